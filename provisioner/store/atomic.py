@@ -1,0 +1,66 @@
+"""Crash-safe file writes: temporary file in the same folder, fsync, rename, fsync the folder.
+
+A reader (or a process that restarts after SIGKILL) sees either the old file or the new one,
+never a partial file. Private keys are created with mode 0600 from the first byte: the
+temporary file is opened with O_CREAT|O_EXCL and that mode, so no window exists in which the
+key is readable by others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` in one rename; the file has ``mode`` from creation on."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        # The umask may have narrowed the mode at creation; set it exactly.
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    os.close(fd)
+    fsync_directory(path.parent)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
+def write_private(path: Path | str, data: bytes | str) -> None:
+    """Write a private key or other secret: atomic, mode 0600, never world- or group-readable."""
+    write_atomic(path, data, mode=0o600)
+
+
+def remove_stale_temporaries(directory: Path) -> int:
+    """Delete temporary files left by a write that was killed; return how many were removed."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for candidate in directory.rglob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,140 @@
+"""ZoneData: the RRsets of one zone, keyed by (owner name, type, covered type).
+
+This is the currency between the zone builder, the signer, the planner and the backends.
+It stays a plain mapping of dnspython RRsets (no dns.zone.Zone) because the signer handles
+zones of a million RRsets and needs cheap, ordered access. Owner names are absolute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+RdataType = dns.rdatatype.RdataType
+RRsetKey = tuple[dns.name.Name, RdataType, RdataType]
+
+NONE = RdataType.TYPE0
+
+
+def rrset_key(rrset: dns.rrset.RRset) -> RRsetKey:
+    return (rrset.name, RdataType(rrset.rdtype), RdataType(rrset.covers))
+
+
+def describe_key(key: RRsetKey) -> str:
+    """Return "owner TYPE" (or "owner RRSIG(TYPE)") for messages."""
+    name, rdtype, covers = key
+    if covers != NONE:
+        return f"{name} {rdtype.name}({covers.name})"
+    return f"{name} {rdtype.name}"
+
+
+class ZoneData:
+    """The RRsets of the zone at ``origin``; at most one RRset per key."""
+
+    def __init__(self, origin: dns.name.Name | str, rrsets: Iterable[dns.rrset.RRset] = ()) -> None:
+        if isinstance(origin, str):
+            origin = dns.name.from_text(origin)
+        self.origin = origin
+        self.rrsets: dict[RRsetKey, dns.rrset.RRset] = {}
+        for rrset in rrsets:
+            self.add(rrset)
+
+    def add(self, rrset: dns.rrset.RRset) -> None:
+        """Add ``rrset``, merging its RRs into an existing RRset of the same key."""
+        if not rrset.name.is_subdomain(self.origin):
+            raise ValueError(f"{rrset.name} is outside the zone {self.origin}")
+        key = rrset_key(rrset)
+        existing = self.rrsets.get(key)
+        if existing is None:
+            self.rrsets[key] = rrset
+        else:
+            existing.update(rrset)
+            existing.update_ttl(rrset.ttl)
+
+    def replace(self, rrset: dns.rrset.RRset) -> None:
+        self.rrsets[rrset_key(rrset)] = rrset
+
+    def remove(self, key: RRsetKey) -> dns.rrset.RRset | None:
+        return self.rrsets.pop(key, None)
+
+    def get(
+        self, name: dns.name.Name | str, rdtype: RdataType | str, covers: RdataType = NONE
+    ) -> dns.rrset.RRset | None:
+        if isinstance(name, str):
+            name = dns.name.from_text(name, self.origin)
+        return self.rrsets.get((name, RdataType.make(rdtype), covers))
+
+    @property
+    def soa(self) -> dns.rrset.RRset:
+        soa = self.get(self.origin, RdataType.SOA)
+        if soa is None:
+            raise ValueError(f"zone {self.origin} has no SOA RRset")
+        return soa
+
+    def names(self) -> list[dns.name.Name]:
+        """Return the owner names in DNSSEC canonical order (RFC 4034, section 6.1)."""
+        return sorted({key[0] for key in self.rrsets})
+
+    def __iter__(self) -> Iterator[dns.rrset.RRset]:
+        """Iterate RRsets in canonical order of owner name, then type, then covered type."""
+        for key in sorted(self.rrsets, key=_sort_key):
+            yield self.rrsets[key]
+
+    def __len__(self) -> int:
+        return len(self.rrsets)
+
+    def copy(self) -> ZoneData:
+        clone = ZoneData(self.origin)
+        clone.rrsets = dict(self.rrsets)
+        return clone
+
+    def unsigned(self) -> ZoneData:
+        """Return a copy without RRSIG, NSEC, NSEC3 and NSEC3PARAM (what a signer adds)."""
+        signer_types = {RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3, RdataType.NSEC3PARAM}
+        clone = ZoneData(self.origin)
+        clone.rrsets = {k: v for k, v in self.rrsets.items() if k[1] not in signer_types}
+        return clone
+
+    def to_text(self) -> str:
+        """Render the zone in master-file format, SOA first, deterministic for equal content."""
+        lines = [f"$ORIGIN {self.origin}"]
+        soa_key = (self.origin, RdataType.SOA, NONE)
+        ordered = sorted(self.rrsets, key=_sort_key)
+        if soa_key in self.rrsets:
+            ordered.remove(soa_key)
+            ordered.insert(0, soa_key)
+        for key in ordered:
+            rrset = self.rrsets[key]
+            for rdata in sorted(rrset, key=lambda r: r.to_digestable(self.origin)):
+                lines.append(
+                    f"{rrset.name.to_text()} {rrset.ttl} IN "
+                    f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+                )
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str, origin: dns.name.Name | str) -> ZoneData:
+        if isinstance(origin, str):
+            origin = dns.name.from_text(origin)
+        zone = dns.zone.from_text(text, origin, relativize=False, check_origin=False)
+        return cls.from_dns_zone(zone)
+
+    @classmethod
+    def from_dns_zone(cls, zone: dns.zone.Zone) -> ZoneData:
+        data = cls(zone.origin)
+        for name, rdataset in zone.iterate_rdatasets():
+            absolute = name.derelativize(zone.origin)
+            rrset = dns.rrset.RRset(absolute, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
+            rrset.update(rdataset)
+            rrset.update_ttl(rdataset.ttl)
+            data.add(rrset)
+        return data
+
+
+def _sort_key(key: RRsetKey) -> tuple[dns.name.Name, int, int]:
+    return (key[0], int(key[1]), int(key[2]))
