@@ -1,1 +1,1 @@
-
+"""Workflows: one function per command, joining the pure modules to the adapters."""

@@ -1,0 +1,161 @@
+"""Load a spec file into models, reporting every error with file, line, column and field.
+
+ruamel.yaml's round-trip loader keeps the position of every mapping key and sequence item;
+pydantic reports each error with a location path. Joining the two gives positioned errors
+for the whole file in one run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from provisioner.errors import PositionedError, SpecError
+from provisioner.spec.models import Spec
+from provisioner.spec.semantics import check_semantics
+
+
+def load_spec(path: Path | str) -> Spec:
+    """Parse and validate the spec at ``path``; raise SpecError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(
+            [PositionedError(str(path), None, None, "(file)", f"cannot read: {error.strerror}")]
+        ) from error
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            [PositionedError(str(path), None, None, "(file)", f"not UTF-8 text: {error}")]
+        ) from error
+    return load_spec_text(text, str(path))
+
+
+def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
+    document = _parse_yaml(text, filename)
+    if not isinstance(document, CommentedMap):
+        raise SpecError(
+            [PositionedError(filename, 1, 1, "(document)", "the spec must be a YAML mapping")]
+        )
+
+    try:
+        spec = Spec.model_validate(_plain(document))
+    except ValidationError as error:
+        positioned = [_position(filename, document, item) for item in error.errors()]
+        positioned.sort(key=lambda e: (e.line or 0, e.column or 0))
+        raise SpecError(positioned) from None
+
+    spec.source = Path(filename)
+    problems = check_semantics(spec)
+    if problems:
+        raise SpecError(
+            [
+                PositionedError(filename, *_locate(document, loc), _field(loc), message)
+                for loc, message in problems
+            ]
+        )
+    return spec
+
+
+def _parse_yaml(text: str, filename: str) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        reason = error.problem or error.context or "invalid YAML"
+        raise SpecError(
+            [PositionedError(filename, line, column, "(yaml)", f"invalid YAML: {reason}")]
+        ) from None
+    except Exception as error:  # ruamel raises several unrelated types for bad input
+        raise SpecError(
+            [PositionedError(filename, None, None, "(yaml)", f"invalid YAML: {error}")]
+        ) from None
+
+
+def _plain(node: Any) -> Any:
+    """Convert ruamel's commented containers to plain dicts and lists for pydantic."""
+    if isinstance(node, CommentedMap):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(value) for value in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(document)"
+
+
+def _locate(document: Any, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+    """Return the 1-based line and column of the deepest node of ``loc`` present in the file."""
+    node = document
+    line, column = 1, 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            key_line, key_column = node.lc.key(part)
+            line, column = key_line + 1, key_column + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            item_line, item_column = node.lc.item(part)
+            line, column = item_line + 1, item_column + 1
+            node = node[part]
+        else:
+            break
+    return line, column
+
+
+def _position(filename: str, document: Any, item: Any) -> PositionedError:
+    loc = _yaml_path(document, tuple(item["loc"]))
+    line, column = _locate(document, loc)
+    return PositionedError(filename, line, column, _field(loc), _message(item))
+
+
+def _yaml_path(document: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the parts of a pydantic location that are not YAML keys.
+
+    pydantic inserts union tags and validator names ("zonefile", "function-after[...]") into
+    locations. A part is kept when the document has it at that point, or when it is the last
+    part (a missing key is named by the error but absent from the file).
+    """
+    node = document
+    kept: list[Any] = []
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if (
+            isinstance(node, CommentedMap)
+            and part in node
+            or isinstance(node, CommentedSeq)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
+            node = node[part]
+            kept.append(part)
+        elif last and not str(part).startswith(("function-", "tagged-union")):
+            kept.append(part)
+    return tuple(kept)
+
+
+def _message(item: Any) -> str:
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return "unknown key; check the spelling against the schema (provisioner schema)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(item["msg"])
+    return message.removeprefix("Value error, ")

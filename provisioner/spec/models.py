@@ -1,0 +1,439 @@
+"""Typed models of the spec file. Unknown keys are rejected everywhere (extra="forbid").
+
+Cross-references between sections (a mail server's zone, a certificate's authority) are
+checked in provisioner.spec.semantics, after every model has parsed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from provisioner.dnssec.policy import DnssecPolicy
+from provisioner.spec.durations import Duration
+
+KeyTypeName = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def absolute_name(value: str, *, field: str = "name") -> str:
+    """Return ``value`` as an absolute domain name in text form, lowercased."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field} must be a domain name such as 'example.org'")
+    try:
+        name = dns.name.from_text(value.strip().lower())
+    except dns.exception.DNSException as error:
+        raise ValueError(f"invalid domain name {value!r}: {error}") from None
+    return name.to_text()
+
+
+# --- DANE parameters --------------------------------------------------------------------------
+
+_USAGES = {"pkix-ta": 0, "pkix-ee": 1, "dane-ta": 2, "dane-ee": 3}
+_SELECTORS = {"cert": 0, "spki": 1}
+_MATCHING = {"full": 0, "sha2-256": 1, "sha-256": 1, "sha256": 1, "sha2-512": 2, "sha512": 2}
+
+
+def _field_number(value: object, names: dict[str, int], highest: int, what: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number or a mnemonic")
+    if isinstance(value, int) and 0 <= value <= highest:
+        return value
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key.isdigit() and 0 <= int(key) <= highest:
+            return int(key)
+        if key in names:
+            return names[key]
+    allowed = ", ".join(f"{number} ({name.upper()})" for name, number in names.items())
+    raise ValueError(f"invalid {what} {value!r}; allowed: {allowed}")
+
+
+class DaneParameters(Model):
+    """Usage, selector and matching type of one TLSA or SMIMEA record."""
+
+    usage: int
+    selector: int
+    matching: int = Field(alias="matching_type", default=1)
+
+    @field_validator("usage", mode="before")
+    @classmethod
+    def _usage(cls, value: object) -> int:
+        return _field_number(value, _USAGES, 3, "usage")
+
+    @field_validator("selector", mode="before")
+    @classmethod
+    def _selector(cls, value: object) -> int:
+        return _field_number(value, _SELECTORS, 1, "selector")
+
+    @field_validator("matching", mode="before")
+    @classmethod
+    def _matching(cls, value: object) -> int:
+        return _field_number(value, _MATCHING, 2, "matching type")
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.usage, self.selector, self.matching)
+
+
+def tlsa_default() -> list[DaneParameters]:
+    return [DaneParameters(usage=3, selector=1, matching=1)]
+
+
+def smimea_default() -> list[DaneParameters]:
+    return [DaneParameters(usage=3, selector=0, matching=0)]
+
+
+# --- certificates -----------------------------------------------------------------------------
+
+
+class ImportSource(Model):
+    """Existing certificate and key files; the password comes from a file or the environment."""
+
+    certificate: Path
+    key: Path | None = None
+    chain: Path | None = None
+    format: Literal["auto", "pem", "der", "pkcs12"] = "auto"
+    password_file: Path | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> ImportSource:
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+
+class CertificateSource(Model):
+    """Where a certificate comes from: an authority of the spec, self-signed, or imported."""
+
+    authority: str | None = None
+    self_signed: bool = False
+    import_: ImportSource | None = Field(default=None, alias="import")
+    key_type: KeyTypeName = "ecdsa-p256"
+    validity: Duration = 90 * 86400
+    renew_before: Duration = 30 * 86400
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CertificateSource:
+        chosen = [self.authority is not None, self.self_signed, self.import_ is not None]
+        if sum(chosen) != 1:
+            raise ValueError(
+                "give exactly one certificate source: 'authority: NAME', "
+                "'self_signed: true' or 'import: {certificate: FILE, key: FILE}'"
+            )
+        if self.renew_before >= self.validity:
+            raise ValueError("renew_before must be shorter than validity")
+        return self
+
+
+# --- authorities ------------------------------------------------------------------------------
+
+
+class Subject(Model):
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class EnterpriseAuthority(Model):
+    """A root CA and an issuing intermediate that provisioner creates and keeps."""
+
+    name: str
+    type: Literal["enterprise"] = "enterprise"
+    subject: Subject
+    key_type: KeyTypeName = "ecdsa-p384"
+    root_validity: Duration = 10 * 365 * 86400
+    intermediate_validity: Duration = 5 * 365 * 86400
+
+
+class ExternalAccountBinding(Model):
+    key_id: str
+    hmac_key_file: Path | None = None
+    hmac_key_env: str | None = None
+
+
+class AcmeAuthority(Model):
+    """An ACME CA; certificates are issued with DNS-01 through the zone's own backend."""
+
+    name: str
+    type: Literal["acme"]
+    directory: str
+    contact: list[str] = []
+    external_account_binding: ExternalAccountBinding | None = None
+    ca_bundle: Path | None = None
+    propagation_timeout: Duration = 300
+
+
+Authority = Annotated[EnterpriseAuthority | AcmeAuthority, Field(discriminator="type")]
+
+
+# --- zones ------------------------------------------------------------------------------------
+
+
+class SOAValues(Model):
+    mname: str | None = None
+    rname: str = "hostmaster"
+    refresh: Duration = 7200
+    retry: Duration = 3600
+    expire: Duration = 1209600
+    minimum: Duration = 3600
+    ttl: Duration | None = None
+
+
+class RecordSpec(Model):
+    """An RRset given literally: owner name (relative to the zone, or "@"), type and values."""
+
+    name: str = "@"
+    type: str
+    ttl: Duration | None = None
+    values: list[str] = Field(alias="value")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        if isinstance(value, str | int):
+            return [str(value)]
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        try:
+            rdtype = dns.rdatatype.from_text(value.upper())
+        except dns.rdatatype.UnknownRdatatype:
+            raise ValueError(f"unknown record type {value!r}") from None
+        managed = {"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY", "CDS", "CDNSKEY"}
+        if dns.rdatatype.to_text(rdtype) in managed:
+            raise ValueError(
+                f"{value.upper()} records are managed by provisioner and cannot be given here"
+            )
+        return dns.rdatatype.to_text(rdtype)
+
+    @model_validator(mode="after")
+    def _parse_values(self) -> RecordSpec:
+        rdtype = dns.rdatatype.from_text(self.type)
+        for value in self.values:
+            try:
+                dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root)
+            except Exception as error:  # dnspython raises many exception types for bad rdata
+                raise ValueError(f"invalid {self.type} value {value!r}: {error}") from None
+        return self
+
+
+class ZonefilePublish(Model):
+    """Write the zone to one file, atomically, then run an optional reload command."""
+
+    backend: Literal["zonefile"] = "zonefile"
+    path: Path | None = None
+    reload: list[str] | None = None
+
+
+class TsigSource(Model):
+    """A TSIG key, read from a BIND key file or from environment variables."""
+
+    name: str | None = None
+    algorithm: Literal["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha1", "hmac-md5"] = (
+        "hmac-sha256"
+    )
+    key_file: Path | None = None
+    secret_env: str | None = None
+    allow_weak: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TsigSource:
+        if (self.key_file is None) == (self.secret_env is None):
+            raise ValueError("give exactly one of key_file (BIND key file) or secret_env")
+        if self.secret_env and not self.name:
+            raise ValueError("a key given by secret_env needs 'name'")
+        if self.algorithm in ("hmac-sha1", "hmac-md5") and not self.allow_weak:
+            raise ValueError(f"{self.algorithm} is weak; use hmac-sha256, or set allow_weak: true")
+        return self
+
+
+class Rfc2136Publish(Model):
+    """Send RFC 2136 UPDATE messages with TSIG to a primary server."""
+
+    backend: Literal["rfc2136"]
+    server: str
+    port: int = Field(default=53, ge=1, le=65535)
+    server_type: Literal["bind", "knot", "other"] = "other"
+    tsig: TsigSource | None = None
+    transfer_tsig: TsigSource | None = None
+    timeout: Duration = 10
+    takeover: bool = False
+    wait_timeout: Duration = 120
+
+
+class Route53Publish(Model):
+    """Publish to an Amazon Route 53 hosted zone; credentials come from boto3's chain."""
+
+    backend: Literal["route53"]
+    hosted_zone_id: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    takeover: bool = False
+    wait_timeout: Duration = 300
+
+
+Publish = Annotated[
+    ZonefilePublish | Rfc2136Publish | Route53Publish, Field(discriminator="backend")
+]
+
+
+class ZoneDnssec(DnssecPolicy):
+    """The DNSSEC policy of a zone and who signs it."""
+
+    signer: Literal["provisioner", "server", "route53", "none"] = "provisioner"
+
+
+class NameServer(Model):
+    name: str
+    addresses: list[str] = []
+
+
+class ZoneSpec(Model):
+    name: str
+    ttl: Duration = 3600
+    soa: SOAValues = SOAValues()
+    nameservers: list[NameServer | str] = Field(min_length=1)
+    records: list[RecordSpec] = []
+    dnssec: ZoneDnssec = ZoneDnssec()
+    publish: Publish = ZonefilePublish()
+    smimea_delegate: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return absolute_name(value)
+
+    def nameserver_names(self) -> list[str]:
+        return [absolute_name(ns if isinstance(ns, str) else ns.name) for ns in self.nameservers]
+
+
+# --- mail servers and users -------------------------------------------------------------------
+
+
+class MailServerSpec(Model):
+    """An MX host: the TLS certificate it presents and the TLSA records that pin it."""
+
+    host: str
+    zone: str | None = None
+    mx_for: list[str] = []
+    preference: int = Field(default=10, ge=0, le=65535)
+    addresses: list[str] = []
+    ports: list[int] = [25]
+    certificate: CertificateSource
+    tlsa: list[DaneParameters] = Field(default_factory=tlsa_default)
+    tlsa_ttl: Duration | None = None
+    deploy: dict[str, Any] | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return absolute_name(value, field="host")
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        for port in value:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is outside 1-65535")
+        if len(set(value)) != len(value):
+            raise ValueError("ports must not repeat")
+        return value
+
+
+class UserSpec(Model):
+    """A mail user: the S/MIME certificate published as SMIMEA at the RFC 8162 owner name."""
+
+    address: str
+    certificate: CertificateSource
+    smimea: list[DaneParameters] = Field(default_factory=smimea_default)
+    smimea_ttl: Duration | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain:
+            raise ValueError(f"invalid mail address {value!r}: expected local-part@domain")
+        return f"{local}@{absolute_name(domain, field='domain').rstrip('.')}"
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+# --- the spec ---------------------------------------------------------------------------------
+
+
+class Spec(Model):
+    version: Literal[1] = 1
+    state: Path | None = None
+    output: Path | None = None
+    authorities: list[Authority] = []
+    zones: list[ZoneSpec] = Field(min_length=1)
+    mail_servers: list[MailServerSpec] = []
+    users: list[UserSpec] = []
+    deploy: dict[str, Any] | None = None
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @source.setter
+    def source(self, value: Path) -> None:
+        self._source = value
+
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def state_dir(self) -> Path:
+        if self.state is not None:
+            return self.resolve(self.state)
+        return self.base_dir() / ".provisioner"
+
+    def output_dir(self) -> Path:
+        if self.output is not None:
+            return self.resolve(self.output)
+        return self.base_dir() / "out"
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir() / path
+
+    def zone(self, name: str) -> ZoneSpec:
+        wanted = absolute_name(name)
+        for zone in self.zones:
+            if zone.name == wanted:
+                return zone
+        raise KeyError(name)
+
+    def zone_for(self, name: str) -> ZoneSpec | None:
+        """Return the zone of the spec with the longest name that contains ``name``."""
+        target = dns.name.from_text(absolute_name(name))
+        best: ZoneSpec | None = None
+        for zone in self.zones:
+            origin = dns.name.from_text(zone.name)
+            if target.is_subdomain(origin) and (
+                best is None or len(origin) > len(dns.name.from_text(best.name))
+            ):
+                best = zone
+        return best
+
+    def authority(self, name: str) -> EnterpriseAuthority | AcmeAuthority:
+        for authority in self.authorities:
+            if authority.name == name:
+                return authority
+        raise KeyError(name)

@@ -1,0 +1,157 @@
+"""Checks across sections of a parsed spec; each problem is (location path, message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.name
+
+from provisioner.spec.models import Spec
+
+Problem = tuple[tuple[Any, ...], str]
+
+
+def check_semantics(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _check_zones(spec)
+    problems += _check_authorities(spec)
+    problems += _check_mail_servers(spec)
+    problems += _check_users(spec)
+    return problems
+
+
+def _check_zones(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, zone in enumerate(spec.zones):
+        if zone.name in seen:
+            problems.append(
+                (
+                    ("zones", index, "name"),
+                    f"zone {zone.name} is declared twice (first at zones[{seen[zone.name]}])",
+                )
+            )
+        seen.setdefault(zone.name, index)
+        if zone.dnssec.signer == "provisioner" and zone.soa.expire > zone.dnssec.signature_validity:
+            problems.append(
+                (
+                    ("zones", index, "soa", "expire"),
+                    f"SOA expire ({zone.soa.expire} s) is longer than the signature validity "
+                    f"({zone.dnssec.signature_validity} s): a secondary cut off from the primary "
+                    "would serve expired signatures; lower expire or raise signature_validity",
+                )
+            )
+        if zone.dnssec.signer == "route53" and zone.publish.backend != "route53":
+            problems.append(
+                (
+                    ("zones", index, "dnssec", "signer"),
+                    "signer 'route53' needs publish.backend 'route53'",
+                )
+            )
+        if zone.publish.backend == "route53" and zone.dnssec.signer == "provisioner":
+            problems.append(
+                (
+                    ("zones", index, "dnssec", "signer"),
+                    "Route 53 cannot serve DNSKEY or RRSIG records, so it cannot serve a zone "
+                    "that provisioner signed; use signer: route53 (Route 53 signs) or none",
+                )
+            )
+        for record_index, record in enumerate(zone.records):
+            try:
+                dns.name.from_text(record.name, dns.name.from_text(zone.name))
+            except dns.exception.DNSException as error:
+                problems.append(
+                    (
+                        ("zones", index, "records", record_index, "name"),
+                        f"invalid owner name {record.name!r}: {error}",
+                    )
+                )
+    return problems
+
+
+def _check_authorities(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, authority in enumerate(spec.authorities):
+        if authority.name in seen:
+            problems.append(
+                (("authorities", index, "name"), f"authority {authority.name!r} is declared twice")
+            )
+        seen.add(authority.name)
+    return problems
+
+
+def _certificate_problems(
+    spec: Spec, location: tuple[Any, ...], authority: str | None
+) -> list[Problem]:
+    if authority is None:
+        return []
+    names = [a.name for a in spec.authorities]
+    if authority not in names:
+        allowed = ", ".join(repr(n) for n in names) or "none declared"
+        return [
+            (
+                location + ("certificate", "authority"),
+                f"unknown authority {authority!r}; declared authorities: {allowed}",
+            )
+        ]
+    return []
+
+
+def _check_mail_servers(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    hosts: set[str] = set()
+    for index, server in enumerate(spec.mail_servers):
+        location = ("mail_servers", index)
+        if server.host in hosts:
+            problems.append((location + ("host",), f"mail server {server.host} is declared twice"))
+        hosts.add(server.host)
+
+        if server.zone is not None:
+            try:
+                zone = spec.zone(server.zone)
+            except KeyError:
+                problems.append(
+                    (location + ("zone",), f"zone {server.zone!r} is not declared under zones")
+                )
+            else:
+                if not dns.name.from_text(server.host).is_subdomain(dns.name.from_text(zone.name)):
+                    problems.append(
+                        (location + ("zone",), f"host {server.host} is not inside zone {zone.name}")
+                    )
+        elif spec.zone_for(server.host) is None:
+            problems.append(
+                (
+                    location + ("host",),
+                    f"no zone of the spec contains {server.host}; declare its zone under zones",
+                )
+            )
+        for mx_index, domain in enumerate(server.mx_for):
+            if spec.zone_for(domain) is None:
+                problems.append(
+                    (
+                        location + ("mx_for", mx_index),
+                        f"no zone of the spec contains the mail domain {domain}",
+                    )
+                )
+        problems += _certificate_problems(spec, location, server.certificate.authority)
+    return problems
+
+
+def _check_users(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    addresses: set[str] = set()
+    for index, user in enumerate(spec.users):
+        location = ("users", index)
+        if user.address in addresses:
+            problems.append((location + ("address",), f"user {user.address} is declared twice"))
+        addresses.add(user.address)
+        if spec.zone_for(user.domain) is None:
+            problems.append(
+                (
+                    location + ("address",),
+                    f"no zone of the spec contains the domain of {user.address}",
+                )
+            )
+        problems += _certificate_problems(spec, location, user.certificate.authority)
+    return problems

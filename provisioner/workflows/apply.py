@@ -1,0 +1,244 @@
+"""plan and apply: build every zone, sign it, diff it against what is served, publish it.
+
+Zones are processed children first, so that a parent zone in the spec gets the DS RRset of
+each child zone that provisioner signs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rrset
+
+from provisioner.backends.base import Backend
+from provisioner.backends.registry import make_backend
+from provisioner.clock import Clock
+from provisioner.dnssec.keys import ds_rrset
+from provisioner.errors import DnssecError
+from provisioner.spec.models import Spec, ZoneSpec
+from provisioner.store.local import LocalStore
+from provisioner.workflows.certificates import CertificateManager
+from provisioner.workflows.export import export_certificates
+from provisioner.workflows.serial import initial_serial, next_serial
+from provisioner.workflows.signing import sign_and_verify
+from provisioner.workflows.zonekeys import ZoneKey, ensure_zone_keys
+from provisioner.zone.builder import BuildInputs, PublishedCertificate, build_zones
+from provisioner.zone.model import ZoneData, rrset_key
+from provisioner.zone.plan import ZonePlan, diff_zone
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PreparedZone:
+    spec: ZoneSpec
+    backend: Backend
+    desired: ZoneData
+    plan: ZonePlan
+    digest: str
+    keys: list[ZoneKey] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    zones: list[PreparedZone]
+    issued: list[str]
+    warnings: list[str]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(z.plan.has_changes for z in self.zones) or bool(self.issued)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "zones": [z.plan.as_dict() for z in self.zones],
+            "certificates_issued": self.issued,
+            "warnings": self.warnings,
+        }
+
+
+def plan(
+    spec: Spec, store: LocalStore, clock: Clock, progress: Progress | None = None
+) -> RunResult:
+    """Compute what apply would change, writing nothing to the store or the backends."""
+    return _run(spec, store, clock, dry_run=True, progress=progress)
+
+
+def apply(
+    spec: Spec, store: LocalStore, clock: Clock, progress: Progress | None = None
+) -> RunResult:
+    """Bring every zone and certificate to the spec; a second call changes nothing."""
+    return _run(spec, store, clock, dry_run=False, progress=progress)
+
+
+def _run(
+    spec: Spec, store: LocalStore, clock: Clock, *, dry_run: bool, progress: Progress | None
+) -> RunResult:
+    say = progress or (lambda message: None)
+    certificates = CertificateManager(spec, store, clock, dry_run=dry_run)
+    inputs = BuildInputs()
+
+    say("certificates")
+    servers = {s.host: [certificates.server(s).published()] for s in spec.mail_servers}
+    users = {}
+    for index, user in enumerate(spec.users):
+        users[user.address] = [certificates.user(user).published()]
+        if index % 1000 == 999:
+            say(f"certificates: {index + 1} of {len(spec.users)} users")
+    inputs.servers = _with_extra_published(store, servers, "server")
+    inputs.users = _with_extra_published(store, users, "smime")
+
+    if not dry_run:
+        export_certificates(spec, store)
+
+    prepared: list[PreparedZone] = []
+    for zone_spec in sorted(spec.zones, key=lambda z: -len(dns.name.from_text(z.name))):
+        say(f"zone {zone_spec.name}")
+        zone = _prepare_zone(spec, zone_spec, store, clock, inputs, dry_run=dry_run)
+        prepared.append(zone)
+        ds = _ds_for_parent(zone)
+        if ds is not None:
+            inputs.child_ds = {**inputs.child_ds, zone_spec.name: ds}
+
+    prepared.sort(key=lambda z: [zone.name for zone in spec.zones].index(z.spec.name))
+    warnings = list(inputs.warnings)
+    for zone in prepared:
+        warnings += zone.plan.warnings
+
+    if not dry_run:
+        for zone in prepared:
+            _publish(zone, store, clock)
+    return RunResult(prepared, certificates.issued, warnings)
+
+
+def _with_extra_published(
+    store: LocalStore, current: dict[str, list[PublishedCertificate]], purpose: str
+) -> dict[str, list[PublishedCertificate]]:
+    """Add certificates that a rollover publishes beside the current one ("next" or "old")."""
+    from provisioner.pki.encoding import load_certificates
+
+    result = {owner: list(published) for owner, published in current.items()}
+    for status in ("next", "previous"):
+        for record in store.certificates(purpose=purpose, status=status):
+            if record.owner not in result:
+                continue
+            loaded = load_certificates(store.read_certificate(record.id))
+            result[record.owner].append(PublishedCertificate(loaded[0], tuple(loaded[1:])))
+    return result
+
+
+def _prepare_zone(
+    spec: Spec,
+    zone_spec: ZoneSpec,
+    store: LocalStore,
+    clock: Clock,
+    inputs: BuildInputs,
+    *,
+    dry_run: bool,
+) -> PreparedZone:
+    backend = make_backend(spec, zone_spec, store)
+    previous_state = store.zone_state(zone_spec.name)
+    previous_text = store.last_signed_zone(zone_spec.name)
+    previous = ZoneData.from_text(previous_text, zone_spec.name) if previous_text else None
+    now = clock.now()
+    serial = previous_state[0] if previous_state else initial_serial(now)
+
+    signs = zone_spec.dnssec.signer == "provisioner"
+    keys = ensure_zone_keys(store, zone_spec, clock, dry_run=dry_run) if signs else []
+
+    def build(with_serial: int, reuse: ZoneData | None) -> ZoneData:
+        unsigned = build_zones_for(spec, zone_spec, inputs, with_serial)
+        if not signs:
+            return unsigned
+        return sign_and_verify(zone_spec, unsigned, keys, reuse, now)
+
+    desired = build(serial, previous)
+    digest = _digest(desired)
+    if previous_state is not None and digest != previous_state[1]:
+        serial = next_serial(serial, now)
+        desired = build(serial, desired)
+        digest = _digest(desired)
+
+    current = backend.read()
+    owned = None if backend.owns_whole_zone else _owned_keys(store, zone_spec.name)
+    takeover = bool(getattr(zone_spec.publish, "takeover", False))
+    changes, left_alone = diff_zone(current, desired, owned=owned, takeover=takeover)
+    current_serial = (
+        current.soa[0].serial
+        if current is not None and current.get(current.origin, "SOA")
+        else None
+    )
+    plan = ZonePlan(
+        zone=zone_spec.name,
+        backend=backend.name,
+        serial_before=current_serial,
+        serial_after=serial,
+        changes=changes,
+        left_alone=left_alone,
+    )
+    backend.check_plan(plan, desired)
+    return PreparedZone(zone_spec, backend, desired, plan, digest, keys)
+
+
+def build_zones_for(spec: Spec, zone_spec: ZoneSpec, inputs: BuildInputs, serial: int) -> ZoneData:
+    return build_zones(spec, inputs, {zone_spec.name: serial}, only=zone_spec.name)[zone_spec.name]
+
+
+def _owned_keys(store: LocalStore, zone: str) -> set:
+    import dns.rdatatype
+
+    from provisioner.zone.model import NONE
+
+    result = set()
+    for owner, rdtype in store.owned(zone):
+        result.add((dns.name.from_text(owner), dns.rdatatype.RdataType.make(rdtype), NONE))
+    return result
+
+
+def _ds_for_parent(zone: PreparedZone) -> dns.rrset.RRset | None:
+    if zone.spec.dnssec.signer != "provisioner":
+        return None
+    ds_keys = [k.key for k in zone.keys if k.ds]
+    if not ds_keys:
+        raise DnssecError(f"zone {zone.spec.name} has no key marked for the parent's DS RRset")
+    return ds_rrset(zone.spec.name, ds_keys, zone.spec.dnssec.ds_digests, zone.spec.dnssec.ds_ttl)
+
+
+def _digest(zone: ZoneData) -> str:
+    return hashlib.sha256(zone.to_text().encode()).hexdigest()
+
+
+def _publish(zone: PreparedZone, store: LocalStore, clock: Clock) -> None:
+    if zone.plan.has_changes:
+        zone.backend.apply(zone.plan, zone.desired)
+        log.info(
+            "published zone %s serial %d (%s)",
+            zone.spec.name,
+            zone.plan.serial_after,
+            ", ".join(f"{n} {a}" for a, n in zone.plan.counts().items() if n),
+        )
+    previous = store.zone_state(zone.spec.name)
+    if previous is not None and previous == (zone.plan.serial_after, zone.digest):
+        return
+    if not zone.backend.owns_whole_zone:
+        owned = {
+            (key[0].to_text(), key[1].name)
+            for key in (rrset_key(r) for r in zone.desired)
+            if key not in set(zone.plan.left_alone)
+        }
+        store.set_owned(zone.spec.name, owned)
+    store.record_publication(
+        zone.spec.name,
+        zone.plan.serial_after,
+        zone.digest,
+        zone.backend.name,
+        clock.now(),
+        zone.plan.counts(),
+        zone_text=zone.desired.to_text(),
+    )

@@ -1,0 +1,302 @@
+"""Keep the certificates of the spec in force: enterprise CAs, MX hosts and users.
+
+Each certificate's key lives in the state store. Renewal keeps the key, so that records
+with selector 1 (SPKI) stay valid across renewals; a new key is a rollover.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from provisioner.clock import Clock
+from provisioner.errors import PKIError
+from provisioner.pki import ca as pki_ca
+from provisioner.pki.encoding import certificate_to_pem, certificates_to_pem, load_certificates
+from provisioner.pki.keys import generate_private_key, load_private_key, private_key_to_pem
+from provisioner.spec.models import (
+    CertificateSource,
+    EnterpriseAuthority,
+    MailServerSpec,
+    Spec,
+    UserSpec,
+)
+from provisioner.store.local import CertificateRecord, LocalStore
+from provisioner.zone.builder import PublishedCertificate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeldCertificate:
+    """A certificate in the store, with the id of its key and the chain it is sent with."""
+
+    record: CertificateRecord
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+    def published(self) -> PublishedCertificate:
+        return PublishedCertificate(self.certificate, self.chain)
+
+
+class CertificateManager:
+    """Issues, renews and loads certificates; with ``dry_run`` it writes nothing.
+
+    In a dry run (plan), a missing key or certificate is made in memory only, so the plan can
+    show that DANE records will be created; their values are fixed at apply.
+    """
+
+    def __init__(self, spec: Spec, store: LocalStore, clock: Clock, *, dry_run: bool) -> None:
+        self.spec = spec
+        self.store = store
+        self.clock = clock
+        self.dry_run = dry_run
+        self._authorities: dict[str, pki_ca.CertificateAuthority] = {}
+        self.issued: list[str] = []
+
+    # --- authorities --------------------------------------------------------------------------
+
+    def authority(self, name: str) -> pki_ca.CertificateAuthority:
+        if name not in self._authorities:
+            spec_authority = self.spec.authority(name)
+            if not isinstance(spec_authority, EnterpriseAuthority):
+                raise PKIError(
+                    f"authority {name!r} is of type {spec_authority.type}; "
+                    "it cannot issue from the state store",
+                    hint="ACME certificates are issued by the acme workflow",
+                )
+            self._authorities[name] = self._enterprise(spec_authority)
+        return self._authorities[name]
+
+    def _enterprise(self, spec: EnterpriseAuthority) -> pki_ca.CertificateAuthority:
+        root_owner = f"{spec.name}/root"
+        issuing_owner = f"{spec.name}/intermediate"
+        root_held = self._load("ca-root", root_owner)
+        issuing_held = self._load("ca-intermediate", issuing_owner)
+        if root_held is not None and issuing_held is not None:
+            root = pki_ca.CertificateAuthority(
+                root_held[0].certificate, root_held[1], root_held[0].certificate
+            )
+            return pki_ca.CertificateAuthority(
+                issuing_held[0].certificate, issuing_held[1], root.certificate, ()
+            )
+
+        subject = spec.subject
+        root_key = generate_private_key(spec.key_type)
+        root = pki_ca.create_root_ca(
+            f"{subject.common_name} Root",
+            root_key,
+            self.clock,
+            organization=subject.organization,
+            validity=dt.timedelta(seconds=spec.root_validity),
+        )
+        issuing_key = generate_private_key(spec.key_type)
+        issuing = pki_ca.create_intermediate_ca(
+            root,
+            f"{subject.common_name} Issuing CA",
+            issuing_key,
+            self.clock,
+            organization=subject.organization,
+            validity=dt.timedelta(seconds=spec.intermediate_validity),
+        )
+        self._save("ca-root", root_owner, root.certificate, (), root_key)
+        self._save(
+            "ca-intermediate", issuing_owner, issuing.certificate, (root.certificate,), issuing_key
+        )
+        log.info("created enterprise CA %s", spec.name)
+        return issuing
+
+    # --- end entities -------------------------------------------------------------------------
+
+    def server(self, server: MailServerSpec) -> HeldCertificate:
+        return self._end_entity("server", server.host, server.certificate, [server.host])
+
+    def user(self, user: UserSpec) -> HeldCertificate:
+        return self._end_entity("smime", user.address, user.certificate, [user.address])
+
+    def _end_entity(
+        self, purpose: str, owner: str, source: CertificateSource, names: list[str]
+    ) -> HeldCertificate:
+        if source.import_ is not None:
+            return self._imported(purpose, owner, source, names)
+
+        held = self._load(purpose, owner)
+        now = self.clock.now()
+        if held is not None:
+            record_held, key = held
+            expires = record_held.certificate.not_valid_after_utc
+            renew_at = expires - dt.timedelta(seconds=source.renew_before)
+            if now < renew_at and self._issuer_matches(record_held, source):
+                return record_held
+            log.info(
+                "renewing the %s certificate of %s (expires %s), keeping its key",
+                purpose,
+                owner,
+                expires.isoformat(),
+            )
+        else:
+            key = generate_private_key(source.key_type)
+
+        issued = self._issue(purpose, source, key, names)
+        return self._save(purpose, owner, issued.certificate, issued.chain, key)
+
+    def _issue(
+        self, purpose: str, source: CertificateSource, key: object, names: list[str]
+    ) -> pki_ca.IssuedCertificate:
+        validity = dt.timedelta(seconds=source.validity)
+        if source.self_signed:
+            if purpose == "smime":
+                raise PKIError(
+                    f"self-signed S/MIME certificates are not supported ({names[0]})",
+                    hint="use an enterprise authority for users",
+                )
+            return pki_ca.create_self_signed_server_certificate(
+                key,
+                names,
+                self.clock,
+                validity=validity,  # type: ignore[arg-type]
+            )
+        assert source.authority is not None
+        authority = self.authority(source.authority)
+        if purpose == "smime":
+            return pki_ca.issue_smime_certificate(
+                authority,
+                key,
+                names[0],
+                self.clock,
+                validity=validity,  # type: ignore[arg-type]
+            )
+        return pki_ca.issue_server_certificate(
+            authority,
+            key,
+            names,
+            self.clock,
+            validity=validity,  # type: ignore[arg-type]
+        )
+
+    def _issuer_matches(self, held: HeldCertificate, source: CertificateSource) -> bool:
+        """Return False when the spec now names another source, so the certificate is reissued."""
+        origin = held.record.data.get("source")
+        return origin == _source_label(source)
+
+    def _imported(
+        self, purpose: str, owner: str, source: CertificateSource, names: list[str]
+    ) -> HeldCertificate:
+        from provisioner.pki.importer import import_material
+
+        assert source.import_ is not None
+        spec_import = source.import_
+        material = import_material(
+            self.spec.resolve(spec_import.certificate),
+            key_path=self.spec.resolve(spec_import.key) if spec_import.key else None,
+            chain_path=self.spec.resolve(spec_import.chain) if spec_import.chain else None,
+            format=spec_import.format,
+            password_file=(
+                self.spec.resolve(spec_import.password_file) if spec_import.password_file else None
+            ),
+            password_env=spec_import.password_env,
+            host=names[0] if purpose == "server" else None,
+            address=names[0] if purpose == "smime" else None,
+            clock=self.clock,
+        )
+        held = self._load(purpose, owner)
+        if held is not None and held[0].certificate == material.certificate:
+            return held[0]
+        return self._save(
+            purpose,
+            owner,
+            material.certificate,
+            tuple(material.chain),
+            material.private_key,
+            label="import",
+        )
+
+    # --- store --------------------------------------------------------------------------------
+
+    def _load(self, purpose: str, owner: str) -> tuple[HeldCertificate, object] | None:
+        record = self.store.current_certificate(purpose, owner)
+        if record is None:
+            return None
+        certificates = load_certificates(self.store.read_certificate(record.id))
+        key = load_private_key(self.store.load_key_pem(record.key_id)) if record.key_id else None
+        held = HeldCertificate(record, certificates[0], tuple(certificates[1:]))
+        return held, key
+
+    def _save(
+        self,
+        purpose: str,
+        owner: str,
+        certificate: x509.Certificate,
+        chain: tuple[x509.Certificate, ...],
+        key: object,
+        *,
+        label: str | None = None,
+    ) -> HeldCertificate:
+        now = self.clock.now()
+        serial = format(certificate.serial_number, "x")
+        spki = hashlib.sha256(certificate.public_key().public_bytes(*_SPKI_ENCODING)).hexdigest()
+        key_id = f"{purpose}-{_slug(owner)}-{spki[:16]}"
+        cert_id = f"{purpose}-{_slug(owner)}-{serial[:24]}"
+        source_label = label or self._source_label_for(purpose, owner)
+        record = CertificateRecord(
+            id=cert_id,
+            purpose=purpose,
+            owner=owner,
+            key_id=key_id if key else None,
+            serial=serial,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            status="current",
+            created=now,
+            data={"spki_sha256": spki, "source": source_label},
+        )
+        held = HeldCertificate(record, certificate, chain)
+        if self.dry_run:
+            return held
+
+        if key is not None and self.store.key(key_id) is None:
+            self.store.save_key(
+                key_id,
+                private_key_to_pem(key),
+                purpose=purpose,
+                owner=owner,  # type: ignore[arg-type]
+                algorithm=type(key).__name__,
+                created=now,
+            )
+        pem = certificate_to_pem(certificate) + certificates_to_pem(chain)
+        self.store.save_certificate(record, pem)
+        self.issued.append(f"{purpose} {owner}")
+        return held
+
+    def _source_label_for(self, purpose: str, owner: str) -> str:
+        for server in self.spec.mail_servers:
+            if purpose == "server" and server.host == owner:
+                return _source_label(server.certificate)
+        for user in self.spec.users:
+            if purpose == "smime" and user.address == owner:
+                return _source_label(user.certificate)
+        return purpose
+
+
+def _source_label(source: CertificateSource) -> str:
+    if source.authority is not None:
+        return f"authority:{source.authority}"
+    if source.self_signed:
+        return "self-signed"
+    return "import"
+
+
+def _slug(owner: str) -> str:
+    return owner.rstrip(".").replace("@", "_at_").replace("/", "_")
+
+
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+_SPKI_ENCODING = (
+    serialization.Encoding.DER,
+    serialization.PublicFormat.SubjectPublicKeyInfo,
+)
