@@ -133,9 +133,9 @@ class BitmapCache:
 
     def __init__(self, rdtype: RdataType) -> None:
         # NSEC and NSEC3 each accept only their own Bitmap subclass without conversion.
-        self._class: type[dns.rdtypes.util.Bitmap] = (
-            dns.rdtypes.ANY.NSEC3.Bitmap if rdtype == RdataType.NSEC3 else dns.rdtypes.ANY.NSEC.Bitmap
-        )
+        self._class: type[dns.rdtypes.util.Bitmap] = dns.rdtypes.ANY.NSEC.Bitmap
+        if rdtype == RdataType.NSEC3:
+            self._class = dns.rdtypes.ANY.NSEC3.Bitmap
         self._cache: dict[frozenset[int], dns.rdtypes.util.Bitmap] = {}
 
     def get(self, types: frozenset[int]) -> dns.rdtypes.util.Bitmap:

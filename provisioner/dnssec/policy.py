@@ -155,7 +155,9 @@ def _parse_digest(value: object) -> int:
             "use 2 (SHA-256) or 4 (SHA-384)"
         )
     if value not in (2, 4):
-        raise ValueError(f"unsupported DS digest type {value}: allowed are 2 (SHA-256), 4 (SHA-384)")
+        raise ValueError(
+            f"unsupported DS digest type {value}: allowed are 2 (SHA-256), 4 (SHA-384)"
+        )
     return value
 
 

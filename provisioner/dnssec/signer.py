@@ -478,12 +478,13 @@ class ZoneSigner:
                 out[(rrset.name, RdataType.RRSIG, rdtype)] = _rrsig_rrset(rrset, kept)
 
         made = 0
-        for job, (expiration, signatures) in zip(jobs, self._run_jobs(origin, jobs, now)):
+        results = self._run_jobs(origin, jobs, now)
+        for job, (expiration, signatures) in zip(jobs, results, strict=True):
             rrset = job.rrset
             rdtype = RdataType(rrset.rdtype)
             labels = _wire.rrsig_labels(rrset.name)
             sigs = list(job.kept)
-            for index, signature in zip(job.key_indexes, signatures):
+            for index, signature in zip(job.key_indexes, signatures, strict=True):
                 key = keys[index]
                 sigs.append(
                     _wire.new_rrsig(
