@@ -67,8 +67,8 @@ def usage_warnings(usage: Usage | int, port: int) -> list[str]:
     if port == SMTP_PORT and usage in (Usage.PKIX_TA, Usage.PKIX_EE):
         return [
             f"usage {int(usage)} ({usage.name.replace('_', '-')}) on port 25: SMTP clients "
-            "do not support PKIX usages (RFC 7672 section 3.1.3) and treat the record as "
-            "unusable; use 3 (DANE-EE) or 2 (DANE-TA)"
+            "treat PKIX-TA and PKIX-EE records as unusable (RFC 7672); "
+            "use 3 (DANE-EE) or 2 (DANE-TA)"
         ]
     return []
 
@@ -89,7 +89,7 @@ def derive_tlsa(
     ``chain`` is what the server sends after its certificate (issuing CA first). For usage
     2 (DANE-TA), ``anchor`` picks the issuing CA (default) or the root; a root that the
     server does not send gives a warning, because DANE-TA clients find the trust anchor
-    only in the chain the server presents (RFC 7671 section 5.2.2).
+    only in the chain the server presents (RFC 7671).
     """
     owner = tlsa_owner(host, port, protocol)
     cert = certificate_for_usage(parameters.usage, end_entity, chain, root=root, anchor=anchor)

@@ -27,6 +27,7 @@ from provisioner.pki.checks import (
     check_key_matches,
     check_validity,
     is_self_signed,
+    order_chain,
 )
 from provisioner.pki.encoding import is_pem, load_certificates
 from provisioner.pki.keys import PrivateKey, load_private_key
@@ -238,11 +239,7 @@ def import_certificate(
     if chain_path is not None:
         chain_source = str(chain_path)
         chain += _load_certificates(_read(Path(chain_path), "chain"), chain_source)
-    # A "fullchain" file given as chain repeats the end-entity certificate: drop it.
-    unique_chain: list[x509.Certificate] = []
-    for extra in chain:
-        if extra != cert and extra not in unique_chain:
-            unique_chain.append(extra)
+    unique_chain = _without_duplicates(cert, chain)
 
     check_validity(cert, clock, source)
     for host in hosts:
@@ -257,3 +254,38 @@ def import_certificate(
         source=source,
         format=file_format,
     )
+
+
+def read_certificate_chain(
+    cert_path: Path | str,
+    *,
+    chain_path: Path | str | None = None,
+    password: PasswordSource | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+    """Read a certificate and its chain (issuing CA first), checking only that the chain links.
+
+    This is for deriving records from a certificate: it needs no private key, and neither
+    names nor the validity period are checked.
+    """
+    cert_path = Path(cert_path)
+    secret = password.read(environ) if password is not None else None
+    _, cert, chain, _ = parse_certificate_file(
+        _read(cert_path, "certificate"), str(cert_path), secret
+    )
+    chain_source = str(cert_path)
+    if chain_path is not None:
+        chain_source = str(chain_path)
+        chain += _load_certificates(_read(Path(chain_path), "chain"), chain_source)
+    return cert, tuple(order_chain(cert, _without_duplicates(cert, chain), chain_source))
+
+
+def _without_duplicates(
+    cert: x509.Certificate, chain: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """Drop repeats and the end-entity certificate, which a "fullchain" file starts with."""
+    unique: list[x509.Certificate] = []
+    for extra in chain:
+        if extra != cert and extra not in unique:
+            unique.append(extra)
+    return unique

@@ -13,7 +13,7 @@ from provisioner.dane.params import parse_parameters
 from provisioner.dane.records import association_data
 from provisioner.dane.smimea import derive_smimea, smimea_owner, smimea_rdata
 from provisioner.errors import DaneError
-from provisioner.pki.ca import create_root_ca, issue_smime_certificate
+from provisioner.pki.ca import IssuedCertificate, create_root_ca, issue_smime_certificate
 from provisioner.pki.encoding import certificate_der
 from provisioner.pki.keys import KeyType, generate_private_key
 
@@ -53,7 +53,7 @@ def test_owner_rejects_bad_address(address: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def smime_certificate():  # type: ignore[no-untyped-def]
+def smime_certificate() -> IssuedCertificate:
     clock = ManualClock(START)
     root = create_root_ca("Test Root", generate_private_key(KeyType.ECDSA_P256), clock)
     return issue_smime_certificate(
@@ -61,7 +61,7 @@ def smime_certificate():  # type: ignore[no-untyped-def]
     )
 
 
-def test_default_record_is_full_certificate(smime_certificate) -> None:  # type: ignore[no-untyped-def]
+def test_default_record_is_full_certificate(smime_certificate: IssuedCertificate) -> None:
     record = derive_smimea(smime_certificate.certificate, "hugh@example.com")
     assert record.rdata.rdtype == dns.rdatatype.SMIMEA
     assert (record.rdata.usage, record.rdata.selector, record.rdata.mtype) == (3, 0, 0)
@@ -74,7 +74,7 @@ def test_default_record_is_full_certificate(smime_certificate) -> None:  # type:
     )
 
 
-def test_hashed_record_warns(smime_certificate) -> None:  # type: ignore[no-untyped-def]
+def test_hashed_record_warns(smime_certificate: IssuedCertificate) -> None:
     record = derive_smimea(
         smime_certificate.certificate,
         "hugh@example.com",
@@ -84,7 +84,7 @@ def test_hashed_record_warns(smime_certificate) -> None:  # type: ignore[no-unty
     assert len(record.warnings) == 1
 
 
-def test_smimea_rdata_sha512(smime_certificate) -> None:  # type: ignore[no-untyped-def]
+def test_smimea_rdata_sha512(smime_certificate: IssuedCertificate) -> None:
     rdata = smimea_rdata("DANE-EE", "Cert", "SHA2-512", smime_certificate.certificate)
     assert len(rdata.cert) == 64
     assert rdata.cert == hashlib.sha512(certificate_der(smime_certificate.certificate)).digest()
