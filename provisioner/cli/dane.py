@@ -120,7 +120,7 @@ PasswordFileOption = Annotated[
 ]
 PasswordEnvOption = Annotated[
     str | None,
-    typer.Option("--password-env", help="Environment variable that holds the PKCS#12 password."),
+    typer.Option("--password-env", help="Environment variable that contains the PKCS#12 password."),
 ]
 
 

@@ -1,5 +1,5 @@
-"""What TLSA and SMIMEA records share: association data, the certificate a usage refers to,
-and the derived record with its owner name and warnings."""
+"""Parts common to TLSA and SMIMEA records: association data, the certificate a usage
+refers to, and the derived record with its owner name and warnings."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from provisioner.pki.names import normalize_host
 
 
 class AnchorChoice(enum.StrEnum):
-    """Which CA certificate a usage 0 (PKIX-TA) or 2 (DANE-TA) record refers to."""
+    """The choice of CA certificate that a usage 0 (PKIX-TA) or 2 (DANE-TA) record refers to."""
 
     ISSUER = "issuer"  # the CA that issued the end-entity certificate
     ROOT = "root"  # the self-signed trust anchor at the top of the chain
@@ -100,10 +100,10 @@ def certificate_for_usage(
     """Return the certificate a record of ``usage`` is computed from.
 
     Usages 1 (PKIX-EE) and 3 (DANE-EE) refer to ``end_entity``. Usages 0 (PKIX-TA) and
-    2 (DANE-TA) refer to a CA certificate: with ``anchor`` "issuer" the CA in ``chain`` whose
-    subject is the end entity's issuer, with "root" the self-signed certificate ``root`` or,
-    without it, the self-signed certificate at the end of ``chain``. Raise DaneError when the
-    needed CA certificate is not given.
+    2 (DANE-TA) refer to a CA certificate. With ``anchor`` "issuer" that is the CA in
+    ``chain`` whose subject is the end entity's issuer. With "root" it is ``root`` or, when
+    ``root`` is None, the self-signed certificate at the end of ``chain``. Raise DaneError
+    when the needed CA certificate is not given.
     """
     usage = Usage(usage)
     if usage in (Usage.PKIX_EE, Usage.DANE_EE):

@@ -76,7 +76,7 @@ def derive_smimea(
     """Derive the SMIMEA record for the S/MIME certificate ``end_entity`` of ``address``.
 
     The default 3 0 0 publishes the whole certificate, so a sender's mail client can fetch
-    it from the DNS and encrypt to it; a hashed record only lets a client check a
+    it from the DNS and encrypt to it. A hashed record only lets a client check a
     certificate it already has.
     """
     owner = smimea_owner(address)

@@ -87,7 +87,7 @@ def derive_tlsa(
     """Derive the TLSA record for a server presenting ``end_entity`` with ``chain``.
 
     ``chain`` is what the server sends after its certificate (issuing CA first). For usage
-    2 (DANE-TA), ``anchor`` picks the issuing CA (default) or the root; a root that the
+    2 (DANE-TA), ``anchor`` picks the issuing CA (default) or the root. A root that the
     server does not send gives a warning, because DANE-TA clients find the trust anchor
     only in the chain the server presents (RFC 7671).
     """

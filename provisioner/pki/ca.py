@@ -101,7 +101,7 @@ class IssuedCertificate:
 
 
 class SmimeKeyPurpose(enum.StrEnum):
-    """What an S/MIME key is certified for: signing, key management (encryption), or both."""
+    """The purpose an S/MIME key is certified for: signing, key management (encryption), or both."""
 
     SIGNING = "signing"
     KEY_MANAGEMENT = "key-management"

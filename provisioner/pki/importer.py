@@ -44,7 +44,7 @@ class CertificateFormat(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PasswordSource:
-    """Where a password is read from: a file (first line) or an environment variable."""
+    """The origin of a password: a file (its first line) or an environment variable."""
 
     file: Path | None = None
     env: str | None = None
@@ -173,8 +173,8 @@ def parse_certificate_file(
 ) -> tuple[CertificateFormat, x509.Certificate, list[x509.Certificate], PrivateKey | None]:
     """Parse certificate file content: (format, certificate, further certificates, key or None).
 
-    A PEM file may hold the certificate followed by its chain and a private key; a DER
-    file holds one certificate; a PKCS#12 file holds all three.
+    A PEM file may contain the certificate followed by its chain and a private key. A DER
+    file contains one certificate, and a PKCS#12 file contains all three.
     """
     file_format = detect_format(data)
     if file_format is CertificateFormat.PKCS12:
@@ -210,11 +210,12 @@ def import_certificate(
 ) -> ImportedCertificate:
     """Read a certificate, its private key and chain from files, and check them.
 
-    The checks, each raising PKIError that names the file: the files are readable and
-    parse; the key matches the certificate; the certificate and every chain certificate
-    are valid at ``clock.now()``; each of ``hosts`` is covered by a dNSName (RFC 6125
-    wildcards) and each of ``addresses`` by an rfc822Name; the chain links by issuer name
-    and signature. ``password`` decrypts a PKCS#12 file or an encrypted key.
+    Each check raises PKIError naming the file to fix. The files must be readable and
+    parse, and the key must match the certificate. The certificate and every chain
+    certificate must be valid at ``clock.now()``. Each of ``hosts`` must be covered by a
+    dNSName (RFC 6125 wildcards) and each of ``addresses`` by an rfc822Name. The chain
+    must link by issuer name and signature. ``password`` decrypts a PKCS#12 file or an
+    encrypted key.
     """
     cert_path = Path(cert_path)
     source = str(cert_path)

@@ -219,6 +219,7 @@ def test_smimea_from_pkcs12(issued: dict[str, IssuedCertificate], tmp_path: Path
         capture_output=True,
         env={"HUGH_P12": "pw", "PATH": "/usr/bin:/bin"},
     )
+
     result = runner.invoke(
         app,
         [
@@ -236,6 +237,7 @@ def test_smimea_from_pkcs12(issued: dict[str, IssuedCertificate], tmp_path: Path
         env={"HUGH_P12": "pw"},
     )
     assert result.exit_code == 0, result.output
+
     digest = hashlib.sha256(certificate_der(issued["smime"].certificate)).hexdigest()
     assert result.stdout == f"{HUGH_OWNER} IN SMIMEA 3 0 1 {digest}\n"
     assert "warning" in result.stderr

@@ -22,7 +22,13 @@ from provisioner.dane.params import (
 from provisioner.dane.records import AnchorChoice, association_data, certificate_for_usage
 from provisioner.dane.tlsa import derive_tlsa, tlsa_owner, tlsa_rdata, usage_warnings
 from provisioner.errors import DaneError
-from provisioner.pki.ca import create_intermediate_ca, create_root_ca, issue_server_certificate
+from provisioner.pki.ca import (
+    CertificateAuthority,
+    IssuedCertificate,
+    create_intermediate_ca,
+    create_root_ca,
+    issue_server_certificate,
+)
 from provisioner.pki.keys import KeyType, generate_private_key
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -43,25 +49,27 @@ def openssl_digest(data: bytes, matching: MatchingType) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def pki() -> dict[str, object]:
+def issuing() -> CertificateAuthority:
     clock = ManualClock(START)
     root = create_root_ca("Test Root", generate_private_key(KeyType.ECDSA_P256), clock)
-    issuing = create_intermediate_ca(
+    return create_intermediate_ca(
         root, "Test Issuing", generate_private_key(KeyType.ECDSA_P256), clock
     )
-    return {"clock": clock, "root": root, "issuing": issuing}
+
+
+def issue(
+    issuing: CertificateAuthority, key_type: KeyType = KeyType.ECDSA_P256
+) -> IssuedCertificate:
+    return issue_server_certificate(
+        issuing, generate_private_key(key_type), ["mx1.example.org"], ManualClock(START)
+    )
 
 
 @pytest.mark.parametrize("key_type", list(KeyType))
 def test_tlsa_data_equals_openssl(
-    key_type: KeyType, pki: dict[str, object], tmp_path: Path
+    key_type: KeyType, issuing: CertificateAuthority, tmp_path: Path
 ) -> None:
-    issued = issue_server_certificate(
-        pki["issuing"],  # type: ignore[arg-type]
-        generate_private_key(key_type),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+    issued = issue(issuing, key_type)
     cert_file = tmp_path / "cert.pem"
     cert_file.write_bytes(issued.certificate_pem())
     cert_der = openssl("x509", "-in", str(cert_file), "-outform", "DER")
@@ -114,13 +122,8 @@ def test_pkix_usages_on_port_25_warn() -> None:
     assert usage_warnings(Usage.PKIX_EE, 443) == []
 
 
-def test_derive_tlsa_warns_for_pkix_ee(pki: dict[str, object]) -> None:
-    issued = issue_server_certificate(
-        pki["issuing"],  # type: ignore[arg-type]
-        generate_private_key(KeyType.ECDSA_P256),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+def test_derive_tlsa_warns_for_pkix_ee(issuing: CertificateAuthority) -> None:
+    issued = issue(issuing)
     record = derive_tlsa(
         issued.certificate,
         "mx1.example.org",
@@ -134,14 +137,8 @@ def test_derive_tlsa_warns_for_pkix_ee(pki: dict[str, object]) -> None:
     assert (default.rdata.usage, default.rdata.selector, default.rdata.mtype) == (3, 1, 1)
 
 
-def test_dane_ta_uses_issuing_ca_by_default(pki: dict[str, object]) -> None:
-    issuing = pki["issuing"]
-    issued = issue_server_certificate(
-        issuing,  # type: ignore[arg-type]
-        generate_private_key(KeyType.ECDSA_P256),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+def test_dane_ta_uses_issuing_ca_by_default(issuing: CertificateAuthority) -> None:
+    issued = issue(issuing)
     record = derive_tlsa(
         issued.certificate,
         "mx1.example.org",
@@ -149,18 +146,13 @@ def test_dane_ta_uses_issuing_ca_by_default(pki: dict[str, object]) -> None:
         chain=issued.chain,
         root=issued.root,
     )
-    expected = association_data(issuing.certificate, 1, 1)  # type: ignore[attr-defined]
+    expected = association_data(issuing.certificate, 1, 1)
     assert record.rdata.cert == expected
     assert record.warnings == ()
 
 
-def test_dane_ta_root_anchor_warns_when_not_sent(pki: dict[str, object]) -> None:
-    issued = issue_server_certificate(
-        pki["issuing"],  # type: ignore[arg-type]
-        generate_private_key(KeyType.ECDSA_P256),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+def test_dane_ta_root_anchor_warns_when_not_sent(issuing: CertificateAuthority) -> None:
+    issued = issue(issuing)
     parameters = DaneParameters(Usage.DANE_TA, Selector.CERT, MatchingType.SHA2_256)
     record = derive_tlsa(
         issued.certificate,
@@ -170,27 +162,23 @@ def test_dane_ta_root_anchor_warns_when_not_sent(pki: dict[str, object]) -> None
         root=issued.root,
         anchor=AnchorChoice.ROOT,
     )
-    assert record.rdata.cert == association_data(issued.root, 0, 1)  # type: ignore[arg-type]
+    assert issued.root is not None
+    assert record.rdata.cert == association_data(issued.root, 0, 1)
     assert any("not in the chain" in warning for warning in record.warnings)
 
     with_root = derive_tlsa(
         issued.certificate,
         "mx1.example.org",
         parameters=parameters,
-        chain=(*issued.chain, issued.root),  # type: ignore[arg-type]
+        chain=(*issued.chain, issued.root),
         anchor="root",
     )
     assert with_root.rdata.cert == record.rdata.cert
     assert with_root.warnings == ()
 
 
-def test_dane_ta_without_chain_is_rejected(pki: dict[str, object]) -> None:
-    issued = issue_server_certificate(
-        pki["issuing"],  # type: ignore[arg-type]
-        generate_private_key(KeyType.ECDSA_P256),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+def test_dane_ta_without_chain_is_rejected(issuing: CertificateAuthority) -> None:
+    issued = issue(issuing)
     with pytest.raises(DaneError, match="issuing CA"):
         certificate_for_usage(Usage.DANE_TA, issued.certificate)
     with pytest.raises(DaneError, match="root certificate"):
@@ -203,13 +191,8 @@ def test_empty_input_is_rejected(matching: MatchingType | int) -> None:
         compute_matching_data(b"", matching)
 
 
-def test_record_text_is_one_zone_line(pki: dict[str, object]) -> None:
-    issued = issue_server_certificate(
-        pki["issuing"],  # type: ignore[arg-type]
-        generate_private_key(KeyType.ECDSA_P256),
-        ["mx1.example.org"],
-        pki["clock"],  # type: ignore[arg-type]
-    )
+def test_record_text_is_one_zone_line(issuing: CertificateAuthority) -> None:
+    issued = issue(issuing)
     record = derive_tlsa(issued.certificate, "mx1.example.org")
     digest = association_data(issued.certificate, 1, 1).hex()
     assert record.to_text() == f"_25._tcp.mx1.example.org. IN TLSA 3 1 1 {digest}"
