@@ -375,6 +375,7 @@ def start_unbound(
     access-control: 127.0.0.0/8 allow
     module-config: "validator iterator"
     cache-max-ttl: 0
+    local-zone: "{stub}" nodefault
 remote-control:
     control-enable: no
 stub-zone:

@@ -67,3 +67,184 @@ def test_healthy_deployment_passes(lab: Lab) -> None:
         print(f.status, f.check, f.subject, f.server, f.message)
     assert failures(report) == []
     assert report.exit_code == 0
+
+
+def messages(report: Report, check: str) -> list[str]:
+    return [f.message for f in report.by_status(Status.FAIL) if f.check == check]
+
+
+def test_healthy_through_resolver(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    lab.start_resolver()
+    with smtp(lab):
+        report = run_checks(target_for(lab, resolver=True), SystemClock())
+    assert failures(report) == []
+    assert report.exit_code == 0
+
+
+def test_healthy_with_nsec3(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(nsec3=True), lab.sign_child(nsec3=True))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert failures(report) == []
+    denials = [f.message for f in report.findings if f.check == "dnssec.denial"]
+    assert any("closest encloser" in message for message in denials)
+
+
+def test_expired_tlsa_rrsig(lab: Lab) -> None:
+    healthy = lab.sign_child()
+    expired = lab.sign_child(start="now-2592000", end="now-86400", verify=False)
+    owner = f"_{lab.smtp_port}._tcp.mx1.{CHILD}"
+    lab.serve(lab.sign_parent(), _replace(healthy, expired, owner))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    tlsa = messages(report, "tlsa.dnssec")
+    assert len(tlsa) == 1
+    assert f"RRSIG over {owner} TLSA" in tlsa[0]
+    assert "expired at" in tlsa[0]
+    horizon = messages(report, "dnssec.rrsig-expiry")
+    assert any(owner in message and "expired at" in message for message in horizon)
+
+
+def _replace(healthy: str, donor: str, owner: str) -> str:
+    from tests.integration.servers_check import replace_rrsig
+
+    return replace_rrsig(healthy, donor, owner, "TLSA")
+
+
+def test_ds_matches_no_ksk(lab: Lab) -> None:
+    from tests.integration.servers_check import generate_keys
+
+    stranger = generate_keys(lab.directory / "stranger", CHILD)
+    lab.serve(lab.sign_parent(ds=stranger.ds()), lab.sign_child())
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    chain = messages(report, "dnssec.chain")
+    assert any("does not lead to a KSK of example.test." in message for message in chain)
+
+
+def test_missing_nsec_proof(lab: Lab) -> None:
+    from tests.integration.servers_check import drop_types
+
+    lab.serve(lab.sign_parent(), drop_types(lab.sign_child(), {"NSEC"}))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    denial = messages(report, "dnssec.denial")
+    assert len(denial) == 2
+    assert all("no NSEC or NSEC3 record" in message for message in denial)
+
+
+def test_missing_nsec3_proof(lab: Lab) -> None:
+    from tests.integration.servers_check import drop_types
+
+    lab.serve(lab.sign_parent(nsec3=True), drop_types(lab.sign_child(nsec3=True), {"NSEC3", "NSEC3PARAM"}))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    assert len(messages(report, "dnssec.denial")) == 2
+
+
+def test_tlsa_not_matching_certificate(lab: Lab) -> None:
+    body = lab.child_body(mx1_tlsa="3 1 1 " + "00" * 32)
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    dane = messages(report, "smtp.dane")
+    assert len(dane) == 1
+    assert "does not match the TLSA RRset" in dane[0]
+    assert "3 1 1 (DANE-EE SPKI SHA2-256) does not match the leaf certificate" in dane[0]
+
+
+def test_mx_host_without_tlsa(lab: Lab) -> None:
+    from tests.integration.servers_check import MX2
+
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    target = target_for(lab)
+    child = dns.name.from_text(CHILD)
+    target.mx_hosts = [
+        MxTarget(dns.name.from_text(f"mx2.{CHILD}"), child, port=lab.smtp_port, addresses=[MX2])
+    ]
+    with smtp(lab, address=MX2):
+        report = run_checks(target, SystemClock())
+    assert report.exit_code == 1
+    tlsa = messages(report, "tlsa.dnssec")
+    assert tlsa == [
+        f"the MX host mx2.{CHILD} has no TLSA RRset (the NSEC at _{lab.smtp_port}._tcp.mx2.{CHILD} "
+        "proves no TLSA RRset exists)"
+    ] or (len(tlsa) == 1 and "has no TLSA RRset" in tlsa[0])
+
+
+def test_starttls_not_offered(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    with smtp(lab, offer_starttls=False):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    assert messages(report, "smtp.starttls") == [
+        f"STARTTLS not offered by mx1.example.test at {MX1}:{lab.smtp_port}"
+    ]
+
+
+def test_expired_certificate(lab: Lab) -> None:
+    import datetime as dt
+
+    from tests.integration.servers_check import cert_sha256, issue
+
+    now = dt.datetime.now(dt.UTC)
+    leaf, key = issue(lab.pki, [f"mx1.{CHILD}".rstrip(".")], not_before=now - dt.timedelta(days=100),
+                      not_after=now - dt.timedelta(days=2))
+    lab.mx1_chain = [leaf, lab.pki.ca]
+    lab.mx1_key = key
+    body = lab.child_body(mx1_tlsa=f"2 0 1 {cert_sha256(lab.pki.ca)}")
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    expiry = messages(report, "cert.expiry")
+    assert len(expiry) == 1
+    assert expiry[0].startswith("the certificate expired at")
+    dane = messages(report, "smtp.dane")
+    assert len(dane) == 1
+    assert "the leaf certificate expired at" in dane[0]
+
+
+def test_smimea_not_matching_certificate(lab: Lab) -> None:
+    body = lab.child_body(smimea="3 0 1 " + "11" * 32)
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    smimea = messages(report, "smimea.match")
+    assert len(smimea) == 1
+    assert "no SMIMEA record (3 0 1 (DANE-EE Cert SHA2-256)) matches the certificate" in smimea[0]
+
+
+def test_name_server_with_older_serial(lab: Lab) -> None:
+    current = lab.sign_child(serial=2026120402)
+    older = lab.sign_child(serial=2026120401)
+    lab.serve(lab.sign_parent(), current, child_secondary=older)
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 1
+    serial = [f for f in report.by_status(Status.FAIL) if f.check == "zone.serial"]
+    assert len(serial) == 1
+    assert serial[0].server == f"ns2 ({NS2}:{lab.port})"
+    assert "serves serial 2026120401, older than 2026120402" in serial[0].message
+
+
+def test_bogus_answer_from_resolver(lab: Lab) -> None:
+    from tests.integration.servers_check import corrupt_rrsig
+
+    owner = f"_{lab.smtp_port}._tcp.mx1.{CHILD}"
+    lab.serve(lab.sign_parent(), corrupt_rrsig(lab.sign_child(), owner, "TLSA"))
+    lab.start_resolver()
+    with smtp(lab):
+        report = run_checks(target_for(lab, resolver=True), SystemClock())
+    assert report.exit_code == 1
+    tlsa = messages(report, "tlsa.dnssec")
+    assert len(tlsa) == 1
+    assert f"the TLSA RRset is bogus: RRSIG over {owner} TLSA" in tlsa[0]
+    assert "does not verify" in tlsa[0]
