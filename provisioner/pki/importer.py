@@ -30,7 +30,7 @@ from provisioner.pki.checks import (
     order_chain,
 )
 from provisioner.pki.encoding import is_pem, load_certificates
-from provisioner.pki.keys import PrivateKey, load_private_key
+from provisioner.pki.keys import PrivateKey, load_private_key, public_key_matches
 
 _PFX_VERSION = 3
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
@@ -185,6 +185,10 @@ def parse_certificate_file(
     key_block = _pem_key_block(data) if file_format is CertificateFormat.PEM else None
     if key_block is not None:
         key = _load_key(key_block, source, password)
+    # openssl pkcs12 output may list CA certificates before the end entity, so the
+    # certificate of the key in the same file comes first when there is one.
+    if key is not None:
+        certs.sort(key=lambda cert: not public_key_matches(cert, key))
     return file_format, certs[0], certs[1:], key
 
 

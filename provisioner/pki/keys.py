@@ -99,7 +99,7 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
     """Load a private key from PEM (PKCS#8 or traditional) or DER; raise PKIError if invalid."""
     loader = (
         serialization.load_pem_private_key
-        if data.lstrip().startswith(b"-----BEGIN")
+        if b"-----BEGIN" in data
         else serialization.load_der_private_key
     )
     try:

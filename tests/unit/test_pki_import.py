@@ -346,3 +346,36 @@ def test_same_name_other_key_fails_signature(files: dict[str, Path]) -> None:
         import_certificate(
             files["cert"], ManualClock(LATER), key_path=files["key"], chain_path=files["chain"]
         )
+
+
+def test_key_picks_end_entity_in_pem(server: IssuedCertificate, files: dict[str, Path]) -> None:
+    assert server.root is not None
+    combined = files["cert"].with_name("ca-first.pem")
+    combined.write_bytes(
+        server.chain_pem()
+        + IssuedCertificate(certificate=server.root).certificate_pem()
+        + server.certificate_pem()
+        + server.private_key_pem()
+    )
+    imported = import_certificate(combined, ManualClock(LATER), hosts=["mx1.example.org"])
+    assert imported.certificate == server.certificate
+    assert imported.chain == (*server.chain, server.root)
+
+
+def test_openssl_pkcs12_text_output(server: IssuedCertificate, files: dict[str, Path]) -> None:
+    bundle = make_pkcs12(files)
+    text = files["cert"].with_name("all.pem")
+    openssl(
+        "pkcs12",
+        "-in",
+        str(bundle),
+        "-passin",
+        f"file:{files['password']}",
+        "-nodes",
+        "-out",
+        str(text),
+    )
+    assert text.read_bytes().startswith(b"Bag Attributes")
+    imported = import_certificate(text, ManualClock(LATER), hosts=["mx1.example.org"])
+    assert imported.certificate == server.certificate
+    assert imported.chain == server.chain
