@@ -186,22 +186,26 @@ class CertificateManager:
     def _imported(
         self, purpose: str, owner: str, source: CertificateSource, names: list[str]
     ) -> HeldCertificate:
-        from provisioner.pki.importer import import_material
+        from provisioner.pki.importer import PasswordSource, import_certificate
 
         assert source.import_ is not None
         spec_import = source.import_
-        material = import_material(
+        password = None
+        if spec_import.password_file or spec_import.password_env:
+            password = PasswordSource(
+                file=self.spec.resolve(spec_import.password_file)
+                if spec_import.password_file
+                else None,
+                env=spec_import.password_env,
+            )
+        material = import_certificate(
             self.spec.resolve(spec_import.certificate),
+            self.clock,
             key_path=self.spec.resolve(spec_import.key) if spec_import.key else None,
             chain_path=self.spec.resolve(spec_import.chain) if spec_import.chain else None,
-            format=spec_import.format,
-            password_file=(
-                self.spec.resolve(spec_import.password_file) if spec_import.password_file else None
-            ),
-            password_env=spec_import.password_env,
-            host=names[0] if purpose == "server" else None,
-            address=names[0] if purpose == "smime" else None,
-            clock=self.clock,
+            password=password,
+            hosts=[names[0].rstrip(".")] if purpose == "server" else (),
+            addresses=[names[0]] if purpose == "smime" else (),
         )
         held = self._load(purpose, owner)
         if held is not None and held[0].certificate == material.certificate:

@@ -152,7 +152,13 @@ def _base_zone(zone_spec: ZoneSpec, serial: int) -> ZoneData:
     for record in zone_spec.records:
         owner = dns.name.from_text(record.name, origin)
         rrset = dns.rrset.from_text_list(
-            owner, record.ttl or zone_spec.ttl, IN, record.type, record.values, origin=origin
+            owner,
+            record.ttl or zone_spec.ttl,
+            IN,
+            record.type,
+            record.values,
+            origin=origin,
+            relativize=False,
         )
         zone.add(rrset)
     return zone

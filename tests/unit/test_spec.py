@@ -1,0 +1,159 @@
+"""The spec loader: models, defaults, and positioned errors reported all at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import SpecError
+from provisioner.spec.durations import parse_duration
+from provisioner.spec.loader import load_spec, load_spec_text
+
+MINIMAL = """\
+version: 1
+zones:
+  - name: example.org
+    nameservers: [ns1.example.org]
+"""
+
+FIVE_MISTAKES = """\
+version: 1
+authorities:
+  - name: ca
+    type: enterprise
+    subject: {common_name: X}
+zones:
+  - name: example.org
+    nameservers: [ns1.example.org]
+    colour: blue
+    records:
+      - {name: www, type: A, value: 300.1.1.1}
+    dnssec: {algorithm: 5}
+mail_servers:
+  - host: mx1.example.org
+    certificate: {authority: ca}
+    tlsa: [{usage: 7, selector: 1, matching: 1}]
+users:
+  - address: not-an-address
+    certificate: {authority: ca}
+"""
+
+
+def test_minimal_spec_defaults() -> None:
+    spec = load_spec_text(MINIMAL)
+    zone = spec.zones[0]
+    assert zone.name == "example.org."
+    assert zone.dnssec.signer == "provisioner"
+    assert zone.dnssec.algorithm == 13
+    assert zone.publish.backend == "zonefile"
+
+
+def test_tlsa_and_smimea_defaults() -> None:
+    spec = load_spec_text(
+        MINIMAL
+        + "mail_servers:\n  - host: mx.example.org\n    certificate: {self_signed: true}\n"
+        + "users:\n  - address: a@example.org\n    certificate: {self_signed: true}\n"
+    )
+    assert [p.as_tuple() for p in spec.mail_servers[0].tlsa] == [(3, 1, 1)]
+    assert [p.as_tuple() for p in spec.users[0].smimea] == [(3, 0, 0)]
+
+
+def test_five_mistakes_five_positioned_errors() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(FIVE_MISTAKES, "five.yaml")
+    errors = caught.value.errors
+    assert len(errors) == 5
+    where = {(e.line, e.field) for e in errors}
+    assert (9, "zones[0].colour") in where
+    assert (11, "zones[0].records[0]") in where
+    assert (12, "zones[0].dnssec.algorithm") in where
+    assert (16, "mail_servers[0].tlsa[0].usage") in where
+    assert (18, "users[0].address") in where
+    for error in errors:
+        assert error.file == "five.yaml"
+        assert error.column is not None
+
+
+def test_unknown_key_is_rejected() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(MINIMAL + "extra: 1\n")
+    assert "unknown key" in caught.value.errors[0].message
+    assert caught.value.errors[0].line == 5
+
+
+def test_invalid_yaml_is_positioned() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec_text("zones: [\n  - name: x\n", "broken.yaml")
+    error = caught.value.errors[0]
+    assert error.file == "broken.yaml"
+    assert error.line is not None
+    assert "invalid YAML" in error.message
+
+
+def test_semantic_errors_name_the_field() -> None:
+    text = MINIMAL + (
+        "mail_servers:\n  - host: mx.elsewhere.test\n    certificate: {authority: missing}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text)
+    messages = [str(e) for e in caught.value.errors]
+    assert any("no zone of the spec contains mx.elsewhere.test." in m for m in messages)
+    assert any("unknown authority 'missing'" in m for m in messages)
+
+
+def test_soa_expire_beyond_signature_validity() -> None:
+    text = MINIMAL + "    soa: {expire: 30d}\n    dnssec: {signature_validity: 14d, refresh: 5d}\n"
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text)
+    assert any("SOA expire" in e.message for e in caught.value.errors)
+
+
+def test_durations() -> None:
+    assert parse_duration("2d12h") == 216000
+    assert parse_duration(60) == 60
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_example_spec_loads() -> None:
+    spec = load_spec(Path(__file__).parents[2] / "examples" / "nccoe" / "provisioner.yaml")
+    assert [z.name for z in spec.zones] == ["example.com.", "example.net."]
+    assert len(spec.users) == 4
+
+
+def test_validate_command_reports_all_errors(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "five.yaml"
+    spec.write_text(FIVE_MISTAKES)
+    result = cli("validate", spec, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "5 error(s)" in result.stderr
+    assert f"{spec}:9:5: zones[0].colour" in result.stderr
+    assert list(tmp_path.iterdir()) == [spec]
+
+
+def test_validate_json_output(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "five.yaml"
+    spec.write_text(FIVE_MISTAKES)
+    result = cli("validate", "--json", spec)
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False
+    assert len(payload["errors"]) == 5
+
+
+def test_schema_command(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("schema", check=True)
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "provisioner spec"
+    assert "zones" in schema["properties"]
+    assert schema["additionalProperties"] is False
+
+
+def test_apply_with_mistakes_writes_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "five.yaml"
+    spec.write_text(FIVE_MISTAKES)
+    result = cli("apply", spec, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "5 error(s)" in result.stderr
+    assert list(tmp_path.iterdir()) == [spec]
