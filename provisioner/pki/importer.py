@@ -149,7 +149,14 @@ def _load_pkcs12(
     data: bytes, source: str, password: bytes | None
 ) -> tuple[x509.Certificate, list[x509.Certificate], PrivateKey | None]:
     try:
-        key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        except ValueError:
+            if password is not None:
+                raise
+            # "openssl pkcs12 -passout pass:" encrypts with the empty password, which
+            # is not the same as no password at all.
+            key, cert, extra = pkcs12.load_key_and_certificates(data, b"")
     except ValueError as error:
         hint = (
             "give the PKCS#12 password through a password file or environment variable"

@@ -379,3 +379,29 @@ def test_openssl_pkcs12_text_output(server: IssuedCertificate, files: dict[str, 
     imported = import_certificate(text, ManualClock(LATER), hosts=["mx1.example.org"])
     assert imported.certificate == server.certificate
     assert imported.chain == server.chain
+
+
+def test_pkcs12_empty_password(server: IssuedCertificate, files: dict[str, Path]) -> None:
+    bundle = files["cert"].with_name("empty.p12")
+    openssl(
+        "pkcs12",
+        "-export",
+        "-in",
+        str(files["cert"]),
+        "-inkey",
+        str(files["key"]),
+        "-passout",
+        "pass:",
+        "-out",
+        str(bundle),
+    )
+    imported = import_certificate(bundle, ManualClock(LATER))
+    assert imported.certificate == server.certificate
+
+
+def test_pkcs12_without_password_needs_one(files: dict[str, Path]) -> None:
+    bundle = make_pkcs12(files)
+    with pytest.raises(PKIError, match="cannot read the PKCS#12 file") as raised:
+        import_certificate(bundle, ManualClock(LATER))
+    assert raised.value.hint is not None
+    assert "password file or environment variable" in raised.value.hint
