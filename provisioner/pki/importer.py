@@ -117,12 +117,12 @@ def _sequence_header_length(data: bytes) -> int | None:
     return 2 + (data[1] & 0x7F)
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, description: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
         raise PKIError(
-            f"{path}: cannot read the {what} file: {error.strerror}",
+            f"{path}: cannot read the {description} file: {error.strerror}",
             hint="check the path and the file's permissions",
         ) from None
 
