@@ -85,9 +85,9 @@ class Report:
     metrics: list[Metric] = dataclasses.field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
-        level = logging.WARNING if finding.status != Status.OK else logging.DEBUG
-        log.log(level, "%s %s %s: %s", finding.check, finding.status, finding.subject,
-                finding.message)
+        log.info(
+            "%s %s %s: %s", finding.check, finding.status, finding.subject, finding.message
+        )
         self.findings.append(finding)
 
     def extend(self, findings: Iterable[Finding]) -> None:

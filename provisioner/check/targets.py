@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import dns.exception
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
@@ -139,11 +140,11 @@ def root_trust_anchor(servers: list[Server] | None = None) -> TrustAnchor:
     return TrustAnchor(dns.name.root, ds=ds, servers=list(servers or []))
 
 
-def load_trust_anchor(path: Path | str, servers: list[Server] | None = None) -> TrustAnchor:
+def load_trust_anchor(path: Path | str, port: int = 53) -> TrustAnchor:
     """Read a trust anchor file: DS and/or DNSKEY records in zone-file format, one owner.
 
-    A, AAAA and NS records in the same file are accepted as the anchor zone's server addresses
-    (root hints for the anchor zone); their port is the default DNS port 53.
+    A and AAAA records in the same file are taken as the addresses of the anchor zone's
+    servers (root hints for the anchor zone), queried on ``port``; other types are ignored.
     """
     path = Path(path)
     try:
@@ -154,7 +155,9 @@ def load_trust_anchor(path: Path | str, servers: list[Server] | None = None) -> 
             hint="pass a readable file with DS or DNSKEY records in zone-file format",
         ) from error
     try:
-        records = dns.zonefile.read_rrsets(text, origin=dns.name.root, relativize=False)
+        records = dns.zonefile.read_rrsets(
+            text, rdclass=None, default_ttl=0, origin=dns.name.root, relativize=False
+        )
     except dns.exception.DNSException as error:
         raise CheckError(
             f"invalid trust anchor file {path}: {error}",
@@ -163,7 +166,7 @@ def load_trust_anchor(path: Path | str, servers: list[Server] | None = None) -> 
         ) from error
     ds: dns.rrset.RRset | None = None
     dnskey: dns.rrset.RRset | None = None
-    addresses: list[Server] = list(servers or [])
+    addresses: list[Server] = []
     zone: dns.name.Name | None = None
     for rrset in records:
         if rrset.rdtype in (dns.rdatatype.DS, dns.rdatatype.DNSKEY):
@@ -178,7 +181,7 @@ def load_trust_anchor(path: Path | str, servers: list[Server] | None = None) -> 
             else:
                 dnskey = rrset
         elif rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            addresses.extend(Server(rdata.address, 53, rrset.name.to_text()) for rdata in rrset)
+            addresses.extend(Server(rdata.address, port, rrset.name.to_text()) for rdata in rrset)
     if zone is None:
         raise CheckError(
             f"the trust anchor file {path} contains no DS or DNSKEY record",
