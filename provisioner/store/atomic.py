@@ -13,6 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
+from provisioner.store.faults import checkpoint
+
 
 def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -29,14 +31,19 @@ def write_atomic(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> N
         data = data.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    checkpoint()
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         # The umask may have narrowed the mode at creation; set it exactly.
         os.fchmod(fd, mode)
         view = memoryview(data)
+        half = len(view) // 2
         while view:
-            written = os.write(fd, view)
+            written = os.write(fd, view[: half or len(view)])
             view = view[written:]
+            if half:
+                checkpoint()
+                half = 0
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -45,8 +52,10 @@ def write_atomic(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> N
         raise
     os.close(fd)
     fsync_directory(path.parent)
+    checkpoint()
     os.replace(temporary, path)
     fsync_directory(path.parent)
+    checkpoint()
 
 
 def write_private(path: Path | str, data: bytes | str) -> None:

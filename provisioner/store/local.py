@@ -27,6 +27,7 @@ from typing import Any
 
 from provisioner.errors import StoreError
 from provisioner.store.atomic import remove_stale_temporaries, write_atomic, write_private
+from provisioner.store.faults import checkpoint
 from provisioner.store.lock import StoreLock
 
 SCHEMA_VERSION = 1
@@ -189,10 +190,12 @@ class LocalStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            checkpoint()
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        checkpoint()
 
     # --- private keys -------------------------------------------------------------------------
 

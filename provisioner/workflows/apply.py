@@ -143,11 +143,18 @@ def _prepare_zone(
     dry_run: bool,
 ) -> PreparedZone:
     backend = make_backend(spec, zone_spec, store)
+    current = backend.read()
+    current_serial = _serial_of(current)
     previous_state = store.zone_state(zone_spec.name)
     previous_text = store.last_signed_zone(zone_spec.name)
     previous = ZoneData.from_text(previous_text, zone_spec.name) if previous_text else None
+    if previous is None and backend.owns_whole_zone:
+        previous = current
     now = clock.now()
-    serial = previous_state[0] if previous_state else initial_serial(now)
+    if previous_state is not None:
+        serial = previous_state[0]
+    else:
+        serial = current_serial if current_serial is not None else initial_serial(now)
 
     signs = zone_spec.dnssec.signer == "provisioner"
     keys = ensure_zone_keys(store, zone_spec, clock, dry_run=dry_run) if signs else []
@@ -160,20 +167,23 @@ def _prepare_zone(
 
     desired = build(serial, previous)
     digest = _digest(desired)
-    if previous_state is not None and digest != previous_state[1]:
-        serial = next_serial(serial, now)
+
+    # The serial stays only when nothing changed since the last publication and nothing newer
+    # is served (a run killed after writing but before recording leaves a newer serial).
+    first = previous_state is None and current is None
+    unchanged = (
+        previous_state is not None
+        and digest == previous_state[1]
+        and (current_serial is None or current_serial <= serial)
+    )
+    if not first and not unchanged and current != desired:
+        serial = next_serial(max(serial, current_serial or 0), now)
         desired = build(serial, desired)
         digest = _digest(desired)
 
-    current = backend.read()
     owned = None if backend.owns_whole_zone else _owned_keys(store, zone_spec.name)
     takeover = bool(getattr(zone_spec.publish, "takeover", False))
     changes, left_alone = diff_zone(current, desired, owned=owned, takeover=takeover)
-    current_serial = (
-        current.soa[0].serial
-        if current is not None and current.get(current.origin, "SOA")
-        else None
-    )
     plan = ZonePlan(
         zone=zone_spec.name,
         backend=backend.name,
@@ -184,6 +194,13 @@ def _prepare_zone(
     )
     backend.check_plan(plan, desired)
     return PreparedZone(zone_spec, backend, desired, plan, digest, keys)
+
+
+def _serial_of(zone: ZoneData | None) -> int | None:
+    if zone is None:
+        return None
+    soa = zone.get(zone.origin, "SOA")
+    return int(soa[0].serial) if soa is not None else None
 
 
 def build_zones_for(spec: Spec, zone_spec: ZoneSpec, inputs: BuildInputs, serial: int) -> ZoneData:

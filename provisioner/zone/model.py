@@ -85,6 +85,20 @@ class ZoneData:
         for key in sorted(self.rrsets, key=_sort_key):
             yield self.rrsets[key]
 
+    def __eq__(self, other: object) -> bool:
+        """Compare origin, RRsets, RRs and TTLs (dnspython's RRset equality ignores TTLs)."""
+        if not isinstance(other, ZoneData):
+            return NotImplemented
+        if self.origin != other.origin or self.rrsets.keys() != other.rrsets.keys():
+            return False
+        for key, rrset in self.rrsets.items():
+            theirs = other.rrsets[key]
+            if rrset.ttl != theirs.ttl or rrset != theirs:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __len__(self) -> int:
         return len(self.rrsets)
 
