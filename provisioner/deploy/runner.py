@@ -113,6 +113,10 @@ class DeployResult:
 
 
 def _failure_message(result: dict[str, Any]) -> str:
+    # A loop task reports "All items completed"; the reason is in the first item that failed.
+    for item in result.get("results") or []:
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            return _failure_message(item)
     parts: list[str] = []
     message = result.get("msg")
     if message:
@@ -121,11 +125,6 @@ def _failure_message(result: dict[str, Any]) -> str:
         text = str(result.get(stream) or "").strip()
         if text and text not in parts:
             parts.append(text)
-    if not parts and result.get("results"):
-        # A loop task: report the first item that failed.
-        for item in result["results"]:
-            if isinstance(item, dict) and item.get("failed"):
-                return _failure_message(item)
     text = "\n".join(parts) or "the task failed without a message"
     return text[:_MAX_MESSAGE]
 
