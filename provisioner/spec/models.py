@@ -275,7 +275,13 @@ class Rfc2136Publish(Model):
 
 
 class Route53Publish(Model):
-    """Publish to an Amazon Route 53 hosted zone; credentials come from boto3's chain."""
+    """Publish to an Amazon Route 53 hosted zone; credentials come from boto3's chain.
+
+    ``endpoint_url`` points boto3 at a stand-in service such as moto, for tests.
+    ``kms_key_arn`` and ``ksk_name`` are used by ``dnssec: {signer: route53}``: the KMS key
+    (ECC_NIST_P256, SIGN_VERIFY, in us-east-1) that holds the key-signing key, created when
+    not given, and the name of the key-signing key in the hosted zone.
+    """
 
     backend: Literal["route53"]
     hosted_zone_id: str | None = None
@@ -283,6 +289,28 @@ class Route53Publish(Model):
     region: str | None = None
     takeover: bool = False
     wait_timeout: Duration = 300
+    kms_key_arn: str | None = None
+    ksk_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{3,128}$")
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _bare_id(cls, value: str | None) -> str | None:
+        return value.rsplit("/", 1)[-1] if value else value
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _kms_in_us_east_1(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.split(":")
+        if len(parts) < 6 or parts[2] != "kms" or not parts[5].startswith("key/"):
+            raise ValueError(f"kms_key_arn {value!r} is not the ARN of a KMS key")
+        if parts[3] != "us-east-1":
+            raise ValueError(
+                f"kms_key_arn {value!r} is in {parts[3]}; Route 53 DNSSEC needs a KMS key "
+                "in us-east-1"
+            )
+        return value
 
 
 Publish = Annotated[
@@ -301,6 +329,25 @@ class NameServer(Model):
     addresses: list[str] = []
 
 
+ChildPublish = Annotated[ZonefilePublish | Rfc2136Publish, Field(discriminator="backend")]
+
+
+class SmimeaDelegation(Model):
+    """Serve the zone's SMIMEA RRsets from child zones ``_smimecert.<domain>``.
+
+    Route 53 does not accept SMIMEA records. With ``delegate: true`` provisioner builds one
+    child zone per mail domain of the zone's users, signs it, publishes it with ``publish``
+    (zone files or RFC 2136) on ``nameservers``, and puts the child's NS and DS RRsets into
+    this zone.
+    """
+
+    delegate: bool = True
+    nameservers: list[NameServer | str] = Field(min_length=1)
+    publish: ChildPublish = ZonefilePublish()
+    dnssec: ZoneDnssec = ZoneDnssec()
+    ttl: Duration | None = None
+
+
 class ZoneSpec(Model):
     name: str
     ttl: Duration = 3600
@@ -309,7 +356,14 @@ class ZoneSpec(Model):
     records: list[RecordSpec] = []
     dnssec: ZoneDnssec = ZoneDnssec()
     publish: Publish = ZonefilePublish()
-    smimea_delegate: bool = False
+    smimea: SmimeaDelegation | None = None
+
+    _smimea_parent: str | None = PrivateAttr(default=None)
+
+    @property
+    def smimea_parent(self) -> str | None:
+        """The zone whose ``smimea`` option created this child zone, else None."""
+        return self._smimea_parent
 
     @field_validator("name")
     @classmethod
@@ -389,6 +443,11 @@ class Spec(Model):
 
     _source: Path | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _expand_smimea_delegations(self) -> Spec:
+        expand_smimea_delegations(self)
+        return self
+
     @property
     def source(self) -> Path | None:
         return self._source
@@ -437,3 +496,73 @@ class Spec(Model):
             if authority.name == name:
                 return authority
         raise KeyError(name)
+
+
+# --- SMIMEA delegation ------------------------------------------------------------------------
+
+
+def smimea_child_domains(spec: Spec, zone: ZoneSpec) -> list[str]:
+    """Return the mail domains of the users whose SMIMEA RRsets would fall into ``zone``."""
+    domains = set()
+    for user in spec.users:
+        domain = absolute_name(user.domain)
+        if spec.zone_for(domain) is zone:
+            domains.add(domain)
+    return sorted(domains, key=dns.name.from_text)
+
+
+def expand_smimea_delegations(spec: Spec) -> None:
+    """Add a child zone ``_smimecert.<domain>`` for each zone with ``smimea.delegate``.
+
+    Each child zone gets the option's name servers, publish section and DNSSEC policy, and
+    the parent gets the delegation: an NS RRset at the child's name, plus glue addresses for
+    name servers inside the child. The child's DS RRset reaches the parent the way every
+    signed child's does. A zone that the spec declares itself under that name is kept as
+    declared. Running this twice adds nothing.
+    """
+    declared = {zone.name for zone in spec.zones}
+    added: list[ZoneSpec] = []
+    for zone in list(spec.zones):
+        option = zone.smimea
+        if option is None or not option.delegate or zone.smimea_parent is not None:
+            continue
+        origin = dns.name.from_text(zone.name)
+        for domain in smimea_child_domains(spec, zone):
+            child_name = absolute_name("_smimecert." + domain)
+            child_origin = dns.name.from_text(child_name)
+            ttl = option.ttl or zone.ttl
+            nameservers = [
+                absolute_name(ns if isinstance(ns, str) else ns.name) for ns in option.nameservers
+            ]
+            relative = child_origin.relativize(origin).to_text()
+            _add_record(zone, RecordSpec(name=relative, type="NS", ttl=ttl, value=nameservers))
+            for nameserver in option.nameservers:
+                if isinstance(nameserver, str):
+                    continue
+                host = dns.name.from_text(absolute_name(nameserver.name))
+                if not host.is_subdomain(child_origin):
+                    continue
+                for address in nameserver.addresses:
+                    rdtype = "AAAA" if ":" in address else "A"
+                    glue = RecordSpec(
+                        name=host.relativize(origin).to_text(), type=rdtype, ttl=ttl, value=address
+                    )
+                    _add_record(zone, glue)
+            if child_name in declared:
+                continue
+            child = ZoneSpec(
+                name=child_name,
+                ttl=ttl,
+                nameservers=list(option.nameservers),
+                dnssec=option.dnssec,
+                publish=option.publish,
+            )
+            child._smimea_parent = zone.name
+            declared.add(child_name)
+            added.append(child)
+    spec.zones.extend(added)
+
+
+def _add_record(zone: ZoneSpec, record: RecordSpec) -> None:
+    if record not in zone.records:
+        zone.records.append(record)

@@ -101,7 +101,9 @@ def build_zones(
                 zone.add(rrset)
 
     for user in spec.users:
-        zone_spec = spec.zone_for(user.domain)
+        # The zone that contains the SMIMEA owner name, which is a child zone
+        # _smimecert.<domain> when the spec delegates it, else the zone of the domain.
+        zone_spec = spec.zone_for(smimea_owner(user.address).to_text())
         assert zone_spec is not None
         if zone_spec.name not in zones:
             continue
