@@ -43,23 +43,65 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
             [PositionedError(filename, 1, 1, "(document)", "the spec must be a YAML mapping")]
         )
 
+    data = _plain(document)
+    positioned: list[PositionedError] = []
     try:
-        spec = Spec.model_validate(_plain(document))
+        spec = Spec.model_validate(data)
     except ValidationError as error:
         positioned = [_position(filename, document, item) for item in error.errors()]
-        positioned.sort(key=lambda e: (e.line or 0, e.column or 0))
-        raise SpecError(positioned) from None
+        spec, index_maps = _partial_spec(data, error)
+    else:
+        index_maps = {}
 
-    spec.source = Path(filename)
-    problems = check_semantics(spec)
-    if problems:
-        raise SpecError(
-            [
+    if spec is not None:
+        spec.source = Path(filename)
+        for loc, message in check_semantics(spec):
+            loc = _original_loc(loc, index_maps)
+            positioned.append(
                 PositionedError(filename, *_locate(document, loc), _field(loc), message)
-                for loc, message in problems
-            ]
-        )
+            )
+
+    if positioned:
+        positioned.sort(key=lambda e: (e.line or 0, e.column or 0))
+        raise SpecError(positioned)
+    assert spec is not None
     return spec
+
+
+# Sections whose items nothing else refers to: an invalid item can be left out, and the
+# cross-section checks still run on the rest, so one run reports every error.
+_LEAF_SECTIONS = ("mail_servers", "users")
+
+
+def _partial_spec(
+    data: dict[str, Any], error: ValidationError
+) -> tuple[Spec | None, dict[str, list[int]]]:
+    bad: dict[str, set[int]] = {section: set() for section in _LEAF_SECTIONS}
+    for item in error.errors():
+        loc = item["loc"]
+        if len(loc) >= 2 and loc[0] in bad and isinstance(loc[1], int):
+            bad[str(loc[0])].add(loc[1])
+        else:
+            return None, {}
+    partial = dict(data)
+    index_maps: dict[str, list[int]] = {}
+    for section, indexes in bad.items():
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        kept = [i for i in range(len(items)) if i not in indexes]
+        partial[section] = [items[i] for i in kept]
+        index_maps[section] = kept
+    try:
+        return Spec.model_validate(partial), index_maps
+    except ValidationError:
+        return None, {}
+
+
+def _original_loc(loc: tuple[Any, ...], index_maps: dict[str, list[int]]) -> tuple[Any, ...]:
+    if len(loc) >= 2 and loc[0] in index_maps and isinstance(loc[1], int):
+        return (loc[0], index_maps[loc[0]][loc[1]], *loc[2:])
+    return loc
 
 
 def _parse_yaml(text: str, filename: str) -> Any:

@@ -157,13 +157,29 @@ class EnterpriseAuthority(Model):
 
 
 class ExternalAccountBinding(Model):
+    """The key id and HMAC key (base64url, as the CA hands it out) of an ACME account binding.
+
+    The HMAC key is a secret: it comes from a file or an environment variable, never the spec.
+    """
+
     key_id: str
     hmac_key_file: Path | None = None
     hmac_key_env: str | None = None
 
+    @model_validator(mode="after")
+    def _one_hmac_source(self) -> ExternalAccountBinding:
+        if (self.hmac_key_file is None) == (self.hmac_key_env is None):
+            raise ValueError("give exactly one of hmac_key_file or hmac_key_env")
+        return self
+
 
 class AcmeAuthority(Model):
-    """An ACME CA; certificates are issued with DNS-01 through the zone's own backend."""
+    """An ACME CA; certificates are issued with DNS-01 through the zone's own backend.
+
+    ``caa_identity`` is the issuer domain name the CA looks for in CAA records (RFC 8659),
+    such as "letsencrypt.org". ``nameserver_port`` is the port on which each name server of
+    the zone is queried while waiting for a challenge record (53 except in test setups).
+    """
 
     name: str
     type: Literal["acme"]
@@ -172,6 +188,17 @@ class AcmeAuthority(Model):
     external_account_binding: ExternalAccountBinding | None = None
     ca_bundle: Path | None = None
     propagation_timeout: Duration = 300
+    caa_identity: str | None = None
+    agree_terms_of_service: bool = False
+    nameserver_port: int = Field(default=53, ge=1, le=65535)
+    order_timeout: Duration = 300
+
+    @field_validator("directory")
+    @classmethod
+    def _https_directory(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"directory must be an https:// URL, got {value!r}")
+        return value
 
 
 Authority = Annotated[EnterpriseAuthority | AcmeAuthority, Field(discriminator="type")]

@@ -157,3 +157,19 @@ def test_apply_with_mistakes_writes_nothing(tmp_path: Path, cli) -> None:  # typ
     assert result.returncode == 1
     assert "5 error(s)" in result.stderr
     assert list(tmp_path.iterdir()) == [spec]
+
+
+def test_model_and_reference_errors_together() -> None:
+    text = MINIMAL + (
+        "mail_servers:\n"
+        "  - host: mx.example.org\n"
+        "    ports: [0]\n"
+        "    certificate: {self_signed: true}\n"
+        "  - host: mx2.example.org\n"
+        "    certificate: {authority: missing}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text)
+    fields = [e.field for e in caught.value.errors]
+    assert fields == ["mail_servers[0].ports", "mail_servers[1].certificate.authority"]
+    assert caught.value.errors[1].line == 10
