@@ -41,11 +41,14 @@ class BuildInputs:
     ``servers`` and ``users`` map an MX host name (absolute, text) or a mail address to the
     certificates whose records are published now: one normally, two during a rollover
     ("current + next"). ``child_ds`` maps a child zone name to its DS RRset.
+    ``extra_rrsets`` maps a zone name to RRsets added as they are, such as the TXT RRsets of
+    ACME DNS-01 challenges while an order is validated.
     """
 
     servers: Mapping[str, Sequence[PublishedCertificate]] = field(default_factory=dict)
     users: Mapping[str, Sequence[PublishedCertificate]] = field(default_factory=dict)
     child_ds: Mapping[str, dns.rrset.RRset] = field(default_factory=dict)
+    extra_rrsets: Mapping[str, Sequence[dns.rrset.RRset]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -121,6 +124,11 @@ def build_zones(
         parent = _parent_zone(spec, child)
         if parent is not None and parent.name in zones:
             zones[parent.name].add(ds)
+
+    for zone_name, rrsets in inputs.extra_rrsets.items():
+        if zone_name in zones:
+            for rrset in rrsets:
+                zones[zone_name].add(rrset)
     return zones
 
 
