@@ -72,9 +72,11 @@ def _mta_settings(server: Any) -> MtaDeploy | None:
     return MtaDeploy.model_validate(raw)
 
 
-def _resolve(spec: Any, path: Path) -> Path:
+def _resolve(spec: Any, path: Path | str) -> Path:
+    """Return ``path`` made absolute against the spec's folder, as Ansible needs."""
     resolve = getattr(spec, "resolve", None)
-    return Path(resolve(path)) if resolve else path
+    resolved = Path(resolve(Path(path))) if resolve else Path(path)
+    return resolved.absolute()
 
 
 def _zone_file_name(zone: str) -> str:
@@ -97,8 +99,8 @@ def map_mtas(spec: Any, store: Any) -> list[MtaTarget]:
         name = server.host.rstrip(".")
         certificate = CertificateFiles(
             name=name,
-            certificate=Path(store.certificate_path(record.id)),
-            key=Path(store.key_path(record.key_id)),
+            certificate=Path(store.certificate_path(record.id)).absolute(),
+            key=Path(store.key_path(record.key_id)).absolute(),
         )
         targets.append(MtaTarget(settings.inventory_host or name, settings, [certificate]))
     return targets
@@ -154,13 +156,15 @@ def map_primary(spec: Any, store: Any, primary: PrimaryDeploy, mapped: MappedDep
         target = posixpath.join(zone_dir, _zone_file_name(zone.name))
         if zone.publish.backend == "zonefile":
             zones.append(
-                ZoneFile(zone.name, target, Path(zone_file_path(spec, zone)), "always", signing)
+                ZoneFile(
+                    zone.name, target, _resolve(spec, zone_file_path(spec, zone)), "always", signing
+                )
             )
             continue
         key = _rfc2136_key(spec, zone)
         if key is not None:
             keys.setdefault(key.name, key)
-        initial = Path(store.signed_zone_path(zone.name))
+        initial = Path(store.signed_zone_path(zone.name)).absolute()
         zones.append(
             ZoneFile(
                 zone.name,
