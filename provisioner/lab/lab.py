@@ -1,0 +1,248 @@
+"""Bring the lab up and down: zones applied by provisioner, served and resolved by real servers.
+
+The lab spec (examples/nccoe/lab.yaml) is copied into a work folder with every zone's publish
+path and reload command pointing at the lab's own NSD servers. `provisioner apply` then issues
+the certificates, signs the zones and writes them; the lab root's DS from the state store
+becomes Unbound's trust anchor; two Postfix instances (organisation A and B) send and receive
+mail with DANE through that resolver. Everything runs inside one network namespace, which
+`down` deletes with every process in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.name
+from ruamel.yaml import YAML
+
+from provisioner.lab.netns import LabError, Namespace, run
+from provisioner.lab.servers import NsdServer, PostfixInstance, UnboundResolver, wait_until
+from provisioner.spec.loader import load_spec
+from provisioner.spec.models import NameServer, Spec
+
+log = logging.getLogger(__name__)
+
+RESOLVER_ADDRESS = "127.0.0.53"
+STATE_FILE = "lab.json"
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "examples" / "nccoe" / "lab.yaml"
+
+
+def namespace_name(workdir: Path) -> str:
+    """Return the namespace name of a work folder: stable, so `down` finds what `up` made."""
+    digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:8]
+    return f"provlab-{digest}"
+
+
+def provisioner_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "provisioner", *arguments]
+
+
+@dataclass
+class Organisation:
+    """One organisation of the lab: its mail domain, MX host and Postfix instance."""
+
+    domain: str
+    mx_host: str
+    address: str
+    postfix: PostfixInstance
+
+
+class Lab:
+    """The running lab in ``workdir``; ``up`` starts it, ``down`` removes all of it."""
+
+    def __init__(self, workdir: Path, spec_source: Path | None = None) -> None:
+        self.workdir = workdir.resolve()
+        self.spec_source = (spec_source or DEFAULT_SPEC).resolve()
+        self.spec_path = self.workdir / "lab.yaml"
+        self.namespace = Namespace(namespace_name(self.workdir))
+        self.nsd: dict[str, NsdServer] = {}
+        self.resolver: UnboundResolver | None = None
+        self.organisations: list[Organisation] = []
+        self._spec: Spec | None = None
+
+    # --- the spec ---------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> Spec:
+        if self._spec is None:
+            self._spec = load_spec(self.spec_path)
+        return self._spec
+
+    def zone_file(self, zone: str) -> Path:
+        label = zone.rstrip(".") or "root"
+        return self.workdir / "zones" / f"{label}.zone"
+
+    def _server_root(self, zone: str) -> Path:
+        return self.workdir / "nsd" / (zone.rstrip(".") or "root")
+
+    def write_spec(self) -> None:
+        """Copy the lab spec into the work folder, publishing each zone to the lab's NSD."""
+        yaml = YAML()
+        yaml.preserve_quotes = True
+        document = yaml.load(self.spec_source.read_text())
+        document["state"] = str(self.workdir / "state")
+        document["output"] = str(self.workdir / "out")
+        for zone in document["zones"]:
+            name = dns.name.from_text(str(zone["name"])).to_text()
+            pid_file = self._server_root(name) / "nsd.pid"
+            zone["publish"] = {
+                "backend": "zonefile",
+                "path": str(self.zone_file(name)),
+                # A running NSD rereads changed zone files on SIGHUP; before it runs, nothing.
+                "reload": ["sh", "-c", f'[ ! -s {pid_file} ] || kill -HUP "$(cat {pid_file})"'],
+            }
+        (self.workdir / "zones").mkdir(parents=True, exist_ok=True)
+        with self.spec_path.open("w") as handle:
+            yaml.dump(document, handle)
+        self._spec = None
+
+    def apply(self) -> str:
+        """Run `provisioner apply` on the lab spec and return its output."""
+        result = run(provisioner_command("apply", str(self.spec_path)), timeout=300)
+        return result.stdout
+
+    def root_trust_anchor(self) -> str:
+        result = run(provisioner_command("ds", str(self.spec_path), "."))
+        return result.stdout
+
+    # --- components -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        spec = self.spec
+        for zone in spec.zones:
+            addresses = [
+                address
+                for nameserver in zone.nameservers
+                if isinstance(nameserver, NameServer)
+                for address in nameserver.addresses
+            ]
+            if not addresses:
+                raise LabError(
+                    f"zone {zone.name} has no name server address in the lab spec",
+                    hint="give nameservers as {name, addresses: [127.x.y.z]}",
+                )
+            self.nsd[zone.name] = NsdServer(
+                self.namespace,
+                self._server_root(zone.name),
+                zone.name,
+                addresses,
+                {zone.name: self.zone_file(zone.name)},
+            )
+        root_zone = self.nsd.get(".")
+        if root_zone is None:
+            raise LabError("the lab spec has no root zone '.'", hint="see examples/nccoe/lab.yaml")
+
+        self.organisations = []
+        for server in spec.mail_servers:
+            zone = spec.zone(server.zone) if server.zone else spec.zone_for(server.host)
+            assert zone is not None
+            domain = zone.name.rstrip(".")
+            certificates = spec.output_dir() / "certs" / server.host.rstrip(".")
+            postfix = PostfixInstance(
+                self.namespace,
+                self.workdir / "postfix" / domain,
+                server.host,
+                domain,
+                server.addresses[0],
+                key_file=Path((certificates / "key.path").read_text().strip()),
+                chain_file=certificates / "fullchain.pem",
+                mailboxes=[user.address for user in spec.users if user.domain == domain],
+            )
+            self.organisations.append(
+                Organisation(domain, server.host, server.addresses[0], postfix)
+            )
+
+    def organisation(self, domain: str) -> Organisation:
+        for organisation in self.organisations:
+            if organisation.domain == domain.rstrip("."):
+                return organisation
+        raise LabError(f"no organisation with the mail domain {domain} in the lab")
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def up(self) -> None:
+        """Apply the spec, then start the name servers, the resolver and both MTAs."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.write_spec()
+        log.info("applying %s", self.spec_path)
+        self.apply()
+        self._build()
+        anchor = self.root_trust_anchor()
+
+        self.namespace.create(RESOLVER_ADDRESS)
+        self._save_state()
+        for server in self.nsd.values():
+            server.start()
+        self.resolver = UnboundResolver(
+            self.namespace,
+            self.workdir / "unbound",
+            RESOLVER_ADDRESS,
+            self.nsd["."].addresses,
+            anchor,
+        )
+        self.resolver.start()
+        for organisation in self.organisations:
+            wait_until(
+                lambda organisation=organisation: self.validated(organisation.mx_host, "A"),
+                30,
+                f"the resolver to validate {organisation.mx_host}",
+            )
+            organisation.postfix.start()
+        log.info("lab is up in %s (network namespace %s)", self.workdir, self.namespace.name)
+
+    def validated(self, name: str, rdtype: str) -> bool:
+        """Return whether the resolver answers ``name``/``rdtype`` with the AD bit set."""
+        result = self.dig(name, rdtype)
+        return "status: NOERROR" in result and " ad" in result.split("flags:", 1)[-1].split(";")[0]
+
+    def dig(self, name: str, rdtype: str, *options: str) -> str:
+        result = self.namespace.run(
+            [
+                "dig",
+                "+dnssec",
+                "+time=3",
+                "+tries=1",
+                f"@{RESOLVER_ADDRESS}",
+                name,
+                rdtype,
+                *options,
+            ],
+            check=False,
+            timeout=20,
+        )
+        return result.stdout
+
+    def _save_state(self) -> None:
+        state = {"namespace": self.namespace.name, "spec": str(self.spec_path)}
+        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def down(self) -> None:
+        """Stop everything in the namespace and delete it; safe to call more than once."""
+        for organisation in self.organisations:
+            try:
+                organisation.postfix.stop()
+            except (LabError, subprocess.SubprocessError, OSError) as error:
+                log.warning("stopping Postfix %s failed: %s", organisation.mx_host, error)
+        self.namespace.delete()
+        log.info("lab in %s is down", self.workdir)
+
+    @classmethod
+    def from_workdir(cls, workdir: Path) -> Lab:
+        """Return the lab that `up` left in ``workdir``, for `down`."""
+        lab = cls(workdir)
+        state_file = lab.workdir / STATE_FILE
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            lab.namespace = Namespace(state["namespace"])
+        if lab.spec_path.exists():
+            try:
+                lab._build()
+            except (LabError, OSError) as error:
+                log.warning("cannot rebuild the lab from %s: %s", lab.spec_path, error)
+        return lab
