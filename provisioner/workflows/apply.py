@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.name
+import dns.rdata
+import dns.rdataclass
 import dns.rrset
 
 from provisioner.backends.base import Backend
@@ -43,6 +45,7 @@ class PreparedZone:
     plan: ZonePlan
     digest: str
     keys: list[ZoneKey] = field(default_factory=list)
+    served: ZoneData | None = None
 
 
 @dataclass
@@ -145,6 +148,10 @@ def _prepare_zone(
     backend = make_backend(spec, zone_spec, store)
     current = backend.read()
     current_serial = _serial_of(current)
+    # A server that increments the serial on each UPDATE (rfc2136, unless provisioner signs)
+    # owns it, so its serial says nothing about provisioner's content.
+    if getattr(backend, "server_owns_serial", False):
+        current_serial = None
     previous_state = store.zone_state(zone_spec.name)
     previous_text = store.last_signed_zone(zone_spec.name)
     previous = ZoneData.from_text(previous_text, zone_spec.name) if previous_text else None
@@ -183,17 +190,63 @@ def _prepare_zone(
 
     owned = None if backend.owns_whole_zone else _owned_keys(store, zone_spec.name)
     takeover = bool(getattr(zone_spec.publish, "takeover", False))
-    changes, left_alone = diff_zone(current, desired, owned=owned, takeover=takeover)
-    plan = ZonePlan(
-        zone=zone_spec.name,
-        backend=backend.name,
-        serial_before=current_serial,
-        serial_after=serial,
-        changes=changes,
-        left_alone=left_alone,
-    )
+
+    def make_plan() -> ZonePlan:
+        compared = _comparable(backend, current, desired)
+        owned_here = owned
+        if owned is not None and signs:
+            owned_here = owned | _owned_rrsigs(owned, compared, desired)
+        changes, left_alone = diff_zone(compared, desired, owned=owned_here, takeover=takeover)
+        return ZonePlan(
+            zone=zone_spec.name,
+            backend=backend.name,
+            serial_before=_serial_of(current),
+            serial_after=serial,
+            changes=changes,
+            left_alone=left_alone,
+        )
+
+    plan = make_plan()
+    # A server that receives a signed zone by UPDATE increments the serial for each message
+    # but the last, which must then carry a greater serial for the signed SOA to be taken.
+    minimum_serial = getattr(backend, "minimum_serial", None)
+    floor = minimum_serial(plan) if signs and minimum_serial is not None else None
+    if floor is not None and floor != serial and (floor - serial) % 2**32 < 2**31:
+        serial = floor
+        desired = build(serial, desired)
+        digest = _digest(desired)
+        plan = make_plan()
     backend.check_plan(plan, desired)
-    return PreparedZone(zone_spec, backend, desired, plan, digest, keys)
+    return PreparedZone(zone_spec, backend, desired, plan, digest, keys, served=current)
+
+
+def _comparable(backend: Backend, current: ZoneData | None, desired: ZoneData) -> ZoneData | None:
+    """Return the served zone as the backend compares it with ``desired``.
+
+    The rfc2136 backend leaves out what a signing server makes itself and the serial that
+    the server owns; other backends compare the served zone as it is.
+    """
+    comparable = getattr(backend, "comparable", None)
+    return comparable(current, desired) if comparable is not None else current
+
+
+def _owned_rrsigs(owned: set, *zones: ZoneData | None) -> set:
+    """Return the RRSIG keys at owner names where provisioner owns RRSIGs.
+
+    The store keeps ownership as (owner, type), without the type that an RRSIG covers.
+    """
+    import dns.rdatatype
+
+    from provisioner.zone.model import NONE
+
+    rrsig = dns.rdatatype.RdataType.RRSIG
+    return {
+        key
+        for zone in zones
+        if zone is not None
+        for key in zone.rrsets
+        if key[1] == rrsig and (key[0], rrsig, NONE) in owned
+    }
 
 
 def _serial_of(zone: ZoneData | None) -> int | None:
@@ -219,12 +272,47 @@ def _owned_keys(store: LocalStore, zone: str) -> set:
 
 
 def _ds_for_parent(zone: PreparedZone) -> dns.rrset.RRset | None:
+    if zone.spec.dnssec.signer == "server":
+        return _ds_from_server(zone)
     if zone.spec.dnssec.signer != "provisioner":
         return None
     ds_keys = [k.key for k in zone.keys if k.ds]
     if not ds_keys:
         raise DnssecError(f"zone {zone.spec.name} has no key marked for the parent's DS RRset")
     return ds_rrset(zone.spec.name, ds_keys, zone.spec.dnssec.ds_digests, zone.spec.dnssec.ds_ttl)
+
+
+def _ds_from_server(zone: PreparedZone) -> dns.rrset.RRset | None:
+    """Return the DS RRset for a zone that its server signs, from what the server serves.
+
+    The server's CDS RRset (RFC 7344) is what it asks the parent to publish. A server that
+    publishes no CDS yet (BIND and Knot wait until the KSK's DNSKEY has propagated) gets DS
+    records of its DNSKEYs with the SEP flag, with the spec's digest types.
+    """
+    import dns.dnssec
+    import dns.rdatatype
+
+    served = zone.served
+    if served is None:
+        return None
+    origin = served.origin
+    ttl = zone.spec.dnssec.ds_ttl
+    result = dns.rrset.RRset(origin, dns.rdataclass.IN, dns.rdatatype.DS)
+    cds = served.get(origin, "CDS")
+    if cds is not None:
+        for rdata in cds:
+            if rdata.algorithm != 0:  # algorithm 0 is the "remove all DS" request
+                result.add(dns.rdata.from_text("IN", "DS", rdata.to_text()), ttl)
+    dnskeys = served.get(origin, "DNSKEY")
+    if not len(result) and dnskeys is not None:
+        for rdata in dnskeys:
+            if rdata.flags & 0x0001:
+                for digest in zone.spec.dnssec.ds_digests:
+                    result.add(dns.dnssec.make_ds(origin, rdata, digest), ttl)
+    if not len(result):
+        log.warning("zone %s: the server serves no CDS or DNSKEY yet, so no DS", zone.spec.name)
+        return None
+    return result
 
 
 def _digest(zone: ZoneData) -> str:
