@@ -80,8 +80,8 @@ class MotoServer:
                 self.process.wait()
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+@pytest.fixture(scope="session", name="moto_server")
+def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     try:
         import moto.server  # noqa: F401
     except ImportError as error:
@@ -94,8 +94,8 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         server.stop()
 
 
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+@pytest.fixture(name="moto")
+def moto_fixture(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     """The running moto server, emptied for this test, with the AWS test environment set."""
     aws_test_environment(monkeypatch)
     moto_server.reset()

@@ -20,7 +20,11 @@ from provisioner.spec.models import Route53Publish, Spec
 from provisioner.store.local import LocalStore
 from provisioner.workflows.apply import RunResult, apply, plan
 from provisioner.zone.model import ZoneData
-from tests.integration.motoserver import MotoServer, moto, moto_server  # noqa: F401
+from tests.integration.motoserver import (
+    MotoServer,
+    moto_fixture,  # noqa: F401
+    moto_server_fixture,  # noqa: F401
+)
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
