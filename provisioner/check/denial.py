@@ -83,11 +83,11 @@ def prove_nsec(
                 if problem:
                     return Proof(False, f"the NSEC at {qname} does not deny {type_name}: {problem}")
                 if rdtype == dns.rdatatype.DS and dns.rdatatype.SOA in types:
-                    return Proof(False, f"the NSEC at {qname} is from the child zone, not the parent")
+                    return Proof(
+                        False, f"the NSEC at {qname} is from the child zone, not the parent"
+                    )
                 return Proof(True, f"the NSEC at {qname} proves no {type_name} RRset exists")
-    covering = [
-        rrset for rrset in nsecs if _nsec_covers(rrset.name, rrset[0].next, qname)
-    ]
+    covering = [rrset for rrset in nsecs if _nsec_covers(rrset.name, rrset[0].next, qname)]
     if not covering:
         kind = "name" if nxdomain else f"{type_name} RRset"
         return Proof(False, f"no NSEC record matches or covers {qname} to deny the {kind}")
@@ -184,7 +184,9 @@ def prove_nsec3(
         if match is not None:
             problem = _type_absent(match.types, rdtype)
             if problem:
-                return Proof(False, f"the NSEC3 matching {qname} does not deny {type_name}: {problem}")
+                return Proof(
+                    False, f"the NSEC3 matching {qname} does not deny {type_name}: {problem}"
+                )
             if rdtype == dns.rdatatype.DS and dns.rdatatype.SOA in match.types:
                 return Proof(False, f"the NSEC3 matching {qname} is from the child zone")
             return Proof(True, f"the NSEC3 matching {qname} proves no {type_name} RRset exists")
@@ -213,7 +215,9 @@ def prove_nsec3(
     if nxdomain:
         if covering(wildcard) is None:
             return Proof(False, f"no NSEC3 record covers the wildcard {wildcard}")
-        return Proof(True, f"NSEC3 records prove {qname} does not exist (closest encloser {closest})")
+        return Proof(
+            True, f"NSEC3 records prove {qname} does not exist (closest encloser {closest})"
+        )
     if rdtype == dns.rdatatype.DS and cover.opt_out:
         return Proof(
             True,

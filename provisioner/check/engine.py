@@ -17,7 +17,6 @@ import dns.rdatatype
 import dns.serial
 
 from provisioner.check.match import (
-    DANE_EE,
     describe_record,
     match_tlsa_smtp,
     record_matches,
@@ -37,7 +36,6 @@ from provisioner.check.targets import (
     CheckTarget,
     MxTarget,
     Server,
-    TrustAnchor,
     UserTarget,
     ZoneTarget,
     root_trust_anchor,
@@ -63,7 +61,8 @@ class CheckOptions:
 
 
 def make_validator(target: CheckTarget, clock: Clock, options: CheckOptions) -> Validator:
-    """Choose how to reach the DNS: the configured resolver, the anchor's servers, or resolv.conf."""
+    """Return a Validator that asks the configured resolver, else the anchor's servers
+    directly, else the first resolver of /etc/resolv.conf."""
     anchor = target.trust_anchor or root_trust_anchor()
     source: Source
     if target.resolver is not None:
@@ -130,8 +129,15 @@ class CheckRun:
     ) -> None:
         self.report.add(Finding(check, status, str(zone), subject, message, hint, server))
 
-    def fail(self, check: str, zone: dns.name.Name | str, subject: str, message: str,
-             hint: str | None = None, server: str | None = None) -> None:
+    def fail(
+        self,
+        check: str,
+        zone: dns.name.Name | str,
+        subject: str,
+        message: str,
+        hint: str | None = None,
+        server: str | None = None,
+    ) -> None:
         self.add(check, Status.FAIL, zone, subject, message, hint, server)
 
     # -- zones ----------------------------------------------------------------------------
@@ -142,12 +148,21 @@ class CheckRun:
         if keys.security == Security.SECURE:
             self.add("dnssec.chain", Status.OK, zone.name, subject, keys.reason)
         elif keys.security == Security.INSECURE:
-            self.fail("dnssec.chain", zone.name, subject, f"the zone is insecure: {keys.reason}",
-                      "publish the zone's DS at the parent (provisioner ds ZONE) and sign the "
-                      "zone")
+            self.fail(
+                "dnssec.chain",
+                zone.name,
+                subject,
+                f"the zone is insecure: {keys.reason}",
+                "publish the zone's DS at the parent (provisioner ds ZONE) and sign the zone",
+            )
         else:
-            self.fail("dnssec.chain", zone.name, subject, f"the chain of trust is bogus: "
-                      f"{keys.reason}", _chain_hint(keys.reason))
+            self.fail(
+                "dnssec.chain",
+                zone.name,
+                subject,
+                f"the chain of trust is bogus: {keys.reason}",
+                _chain_hint(keys.reason),
+            )
         soa = self.validator.validate(zone.name, dns.rdatatype.SOA)
         self._report_result("dnssec.chain", zone.name, soa, require_exists=True)
         self.check_denial(zone)
@@ -165,24 +180,40 @@ class CheckRun:
             result = self.validator.validate(qname, rdtype)
             subject = result.subject
             if result.exists:
-                self.add("dnssec.denial", Status.WARN, zone.name, subject,
-                         f"expected {kind} for the probe name, but {subject} exists")
+                self.add(
+                    "dnssec.denial",
+                    Status.WARN,
+                    zone.name,
+                    subject,
+                    f"expected {kind} for the probe name, but {subject} exists",
+                )
             elif result.security == Security.SECURE:
-                self.add("dnssec.denial", Status.OK, zone.name, subject,
-                         f"{kind} is proven: {result.reason}")
+                self.add(
+                    "dnssec.denial",
+                    Status.OK,
+                    zone.name,
+                    subject,
+                    f"{kind} is proven: {result.reason}",
+                )
             else:
-                self.fail("dnssec.denial", zone.name, subject,
-                          f"{kind} answer is {result.security}: {result.reason}",
-                          "sign the zone with NSEC or NSEC3 and serve the signed zone "
-                          "with all its NSEC/NSEC3 records")
+                self.fail(
+                    "dnssec.denial",
+                    zone.name,
+                    subject,
+                    f"{kind} answer is {result.security}: {result.reason}",
+                    "sign the zone with NSEC or NSEC3 and serve the signed zone "
+                    "with all its NSEC/NSEC3 records",
+                )
 
     def name_servers(self, zone: ZoneTarget) -> list[Server]:
         if zone.servers:
             return list(zone.servers)
         ns = self.validator.validate(zone.name, dns.rdatatype.NS)
         if ns.rrset is None:
-            raise CheckError(f"cannot find the NS RRset of {zone.name}: {ns.reason}",
-                             hint="list the zone's name servers in the spec")
+            raise CheckError(
+                f"cannot find the NS RRset of {zone.name}: {ns.reason}",
+                hint="list the zone's name servers in the spec",
+            )
         servers: list[Server] = []
         port = self.target.dns_port
         for rdata in ns.rrset:
@@ -200,18 +231,22 @@ class CheckRun:
         subject = f"{zone.name} SOA"
         for server in servers:
             try:
-                answer = query_server(server, zone.name, dns.rdatatype.SOA,
-                                      timeout=self.options.dns_timeout)
+                answer = query_server(
+                    server, zone.name, dns.rdatatype.SOA, timeout=self.options.dns_timeout
+                )
             except CheckError as error:
-                self.fail("zone.serial", zone.name, subject, error.message, error.hint,
-                          str(server))
+                self.fail("zone.serial", zone.name, subject, error.message, error.hint, str(server))
                 continue
             soa = answer.find("answer", zone.name, dns.rdatatype.SOA)
             if soa is None or not answer.response.flags & 0x0400:
-                self.fail("zone.serial", zone.name, subject,
-                          f"{server} does not answer authoritatively for {zone.name}",
-                          "load the zone on this server, or remove it from the NS RRset",
-                          str(server))
+                self.fail(
+                    "zone.serial",
+                    zone.name,
+                    subject,
+                    f"{server} does not answer authoritatively for {zone.name}",
+                    "load the zone on this server, or remove it from the NS RRset",
+                    str(server),
+                )
                 continue
             serials[server] = soa[0].serial
         if not serials:
@@ -219,14 +254,25 @@ class CheckRun:
         newest = max(serials.values(), key=dns.serial.Serial)
         for server, serial in serials.items():
             if dns.serial.Serial(serial) < dns.serial.Serial(newest):
-                self.fail("zone.serial", zone.name, subject,
-                          f"{server} serves serial {serial}, older than {newest} on the other "
-                          "name servers",
-                          "check zone transfers (NOTIFY, allow-transfer, TSIG) to this server, "
-                          "or reload it", str(server))
+                self.fail(
+                    "zone.serial",
+                    zone.name,
+                    subject,
+                    f"{server} serves serial {serial}, older than {newest} on the other "
+                    "name servers",
+                    "check zone transfers (NOTIFY, allow-transfer, TSIG) to this server, "
+                    "or reload it",
+                    str(server),
+                )
             else:
-                self.add("zone.serial", Status.OK, zone.name, subject,
-                         f"serves serial {serial}", server=str(server))
+                self.add(
+                    "zone.serial",
+                    Status.OK,
+                    zone.name,
+                    subject,
+                    f"serves serial {serial}",
+                    server=str(server),
+                )
 
     # -- MX hosts -------------------------------------------------------------------------
 
@@ -237,16 +283,24 @@ class CheckRun:
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             result = self.validator.validate(mx.host, rdtype)
             if result.security == Security.BOGUS:
-                self.fail("mx.address", mx.zone, result.subject,
-                          f"the address RRset is bogus: {result.reason}",
-                          _chain_hint(result.reason))
+                self.fail(
+                    "mx.address",
+                    mx.zone,
+                    result.subject,
+                    f"the address RRset is bogus: {result.reason}",
+                    _chain_hint(result.reason),
+                )
                 continue
             if result.rrset is not None:
                 addresses.extend(rdata.address for rdata in result.rrset)
         if not addresses:
-            self.fail("mx.address", mx.zone, f"{mx.host} A/AAAA",
-                      f"the MX host {mx.host} has no address",
-                      "publish A or AAAA records for the MX host")
+            self.fail(
+                "mx.address",
+                mx.zone,
+                f"{mx.host} A/AAAA",
+                f"the MX host {mx.host} has no address",
+                "publish A or AAAA records for the MX host",
+            )
         return addresses
 
     def check_mx(self, mx: MxTarget) -> None:
@@ -259,18 +313,31 @@ class CheckRun:
             self.add("tlsa.dnssec", Status.OK, mx.zone, subject, result.reason)
             self.check_tlsa_usages(mx, subject, tlsa)
         elif result.security == Security.SECURE:
-            self.fail("tlsa.dnssec", mx.zone, subject,
-                      f"the MX host {mx.host} has no TLSA RRset ({result.reason})",
-                      f"publish a TLSA RRset at {owner} for the certificate the MTA presents, "
-                      "e.g. 3 1 1 (provisioner tlsa generate)")
+            self.fail(
+                "tlsa.dnssec",
+                mx.zone,
+                subject,
+                f"the MX host {mx.host} has no TLSA RRset ({result.reason})",
+                f"publish a TLSA RRset at {owner} for the certificate the MTA presents, "
+                "e.g. 3 1 1 (provisioner tlsa generate)",
+            )
         elif result.security == Security.INSECURE:
-            self.fail("tlsa.dnssec", mx.zone, subject,
-                      f"the TLSA RRset is not DNSSEC-secure: {result.reason}",
-                      "sign the zone and publish its DS at the parent; DANE clients ignore "
-                      "insecure TLSA records")
+            self.fail(
+                "tlsa.dnssec",
+                mx.zone,
+                subject,
+                f"the TLSA RRset is not DNSSEC-secure: {result.reason}",
+                "sign the zone and publish its DS at the parent; DANE clients ignore "
+                "insecure TLSA records",
+            )
         else:
-            self.fail("tlsa.dnssec", mx.zone, subject, f"the TLSA RRset is bogus: "
-                      f"{result.reason}", _chain_hint(result.reason))
+            self.fail(
+                "tlsa.dnssec",
+                mx.zone,
+                subject,
+                f"the TLSA RRset is bogus: {result.reason}",
+                _chain_hint(result.reason),
+            )
 
         for address in self.mx_addresses(mx):
             self.probe_address(mx, address, tlsa)
@@ -289,31 +356,64 @@ class CheckRun:
             "support (RFC 7672, section 3.1.3)"
         )
         status = Status.WARN if usable else Status.FAIL
-        self.add("tlsa.usage", status, mx.zone, subject, message,
-                 "publish DANE-EE(3) or DANE-TA(2) records instead")
+        self.add(
+            "tlsa.usage",
+            status,
+            mx.zone,
+            subject,
+            message,
+            "publish DANE-EE(3) or DANE-TA(2) records instead",
+        )
 
     def probe_address(self, mx: MxTarget, address: str, tlsa: object | None) -> None:
         host = mx.host.to_text().rstrip(".")
-        probe = probe_starttls(host, address, mx.port, timeout=self.options.smtp_timeout,
-                               helo_name=self.options.helo_name)
+        probe = probe_starttls(
+            host,
+            address,
+            mx.port,
+            timeout=self.options.smtp_timeout,
+            helo_name=self.options.helo_name,
+        )
         server = probe.endpoint
         subject = f"{host} SMTP"
         if probe.error:
-            self.fail("smtp.starttls", mx.zone, subject, probe.error,
-                      "check that the MTA listens on this address and port", server)
+            self.fail(
+                "smtp.starttls",
+                mx.zone,
+                subject,
+                probe.error,
+                "check that the MTA listens on this address and port",
+                server,
+            )
             return
         if not probe.starttls_offered:
-            self.fail("smtp.starttls", mx.zone, subject,
-                      f"STARTTLS not offered by {host} at {server}",
-                      "enable STARTTLS on the MTA (Postfix: smtpd_tls_security_level = may, "
-                      "with smtpd_tls_chain_files)", server)
+            self.fail(
+                "smtp.starttls",
+                mx.zone,
+                subject,
+                f"STARTTLS not offered by {host} at {server}",
+                "enable STARTTLS on the MTA (Postfix: smtpd_tls_security_level = may, "
+                "with smtpd_tls_chain_files)",
+                server,
+            )
             return
-        self.add("smtp.starttls", Status.OK, mx.zone, subject,
-                 f"STARTTLS offered, {probe.tls_version}, {len(probe.chain)} certificate(s)",
-                 server=server)
+        self.add(
+            "smtp.starttls",
+            Status.OK,
+            mx.zone,
+            subject,
+            f"STARTTLS offered, {probe.tls_version}, {len(probe.chain)} certificate(s)",
+            server=server,
+        )
         if not probe.chain:
-            self.fail("smtp.dane", mx.zone, subject, "the server presented no certificate",
-                      "configure a certificate chain on the MTA", server)
+            self.fail(
+                "smtp.dane",
+                mx.zone,
+                subject,
+                "the server presented no certificate",
+                "configure a certificate chain on the MTA",
+                server,
+            )
             return
         now = self.clock.now()
         leaf = probe.chain[0]
@@ -327,15 +427,25 @@ class CheckRun:
         if verdict.authenticated:
             self.add("smtp.dane", Status.OK, mx.zone, tlsa_subject, verdict.reason, server=server)
         else:
-            self.fail("smtp.dane", mx.zone, tlsa_subject,
-                      f"the certificate presented by {host} at {server} does not match the "
-                      f"TLSA RRset: {verdict.reason}",
-                      "publish a TLSA record for the certificate the MTA presents (keep the old "
-                      "one until caches expire), or deploy the certificate the TLSA records "
-                      "name", server)
+            self.fail(
+                "smtp.dane",
+                mx.zone,
+                tlsa_subject,
+                f"the certificate presented by {host} at {server} does not match the "
+                f"TLSA RRset: {verdict.reason}",
+                "publish a TLSA record for the certificate the MTA presents (keep the old "
+                "one until caches expire), or deploy the certificate the TLSA records "
+                "name",
+                server,
+            )
 
-    def check_certificate_expiry(self, zone: dns.name.Name | str, subject: str,
-                                 certificate: object, server: str | None = None) -> None:
+    def check_certificate_expiry(
+        self,
+        zone: dns.name.Name | str,
+        subject: str,
+        certificate: object,
+        server: str | None = None,
+    ) -> None:
         now = self.clock.now()
         not_after = certificate.not_valid_after_utc  # type: ignore[attr-defined]
         not_before = certificate.not_valid_before_utc  # type: ignore[attr-defined]
@@ -346,20 +456,42 @@ class CheckRun:
         self.report.gauge("provisioner_check_certificate_expiry_days", round(days, 4), **labels)
         when = describe_time(not_after)
         if now > not_after:
-            self.fail("cert.expiry", zone, subject, f"the certificate expired at {when}",
-                      "issue and deploy a new certificate, and publish its TLSA/SMIMEA record "
-                      "first", server)
+            self.fail(
+                "cert.expiry",
+                zone,
+                subject,
+                f"the certificate expired at {when}",
+                "issue and deploy a new certificate, and publish its TLSA/SMIMEA record first",
+                server,
+            )
         elif now < not_before:
-            self.fail("cert.expiry", zone, subject,
-                      f"the certificate is not valid before {describe_time(not_before)}",
-                      "check the issuing CA's clock, or wait", server)
+            self.fail(
+                "cert.expiry",
+                zone,
+                subject,
+                f"the certificate is not valid before {describe_time(not_before)}",
+                "check the issuing CA's clock, or wait",
+                server,
+            )
         elif days < self.options.certificate_warn_days:
-            self.add("cert.expiry", Status.WARN, zone, subject,
-                     f"the certificate expires in {days:.1f} days, at {when}",
-                     "renew the certificate (provisioner rollover start)", server)
+            self.add(
+                "cert.expiry",
+                Status.WARN,
+                zone,
+                subject,
+                f"the certificate expires in {days:.1f} days, at {when}",
+                "renew the certificate (provisioner rollover start)",
+                server,
+            )
         else:
-            self.add("cert.expiry", Status.OK, zone, subject,
-                     f"the certificate is valid until {when}", server=server)
+            self.add(
+                "cert.expiry",
+                Status.OK,
+                zone,
+                subject,
+                f"the certificate is valid until {when}",
+                server=server,
+            )
 
     # -- users ------------------------------------------------------------------------------
 
@@ -371,35 +503,58 @@ class CheckRun:
             label = f"{user.address} certificate" + (f" {index}" if index else "")
             self.check_certificate_expiry(user.zone, label, certificate)
         if result.security != Security.SECURE:
-            self.fail("smimea.dnssec", user.zone, subject,
-                      f"the SMIMEA RRset of {user.address} is {result.security}: {result.reason}",
-                      _chain_hint(result.reason))
+            self.fail(
+                "smimea.dnssec",
+                user.zone,
+                subject,
+                f"the SMIMEA RRset of {user.address} is {result.security}: {result.reason}",
+                _chain_hint(result.reason),
+            )
             return
         if result.rrset is None:
-            self.fail("smimea.dnssec", user.zone, subject,
-                      f"no SMIMEA RRset for {user.address} ({result.reason})",
-                      f"publish the SMIMEA record at {owner} (provisioner smimea generate)")
+            self.fail(
+                "smimea.dnssec",
+                user.zone,
+                subject,
+                f"no SMIMEA RRset for {user.address} ({result.reason})",
+                f"publish the SMIMEA record at {owner} (provisioner smimea generate)",
+            )
             return
         self.add("smimea.dnssec", Status.OK, user.zone, subject, result.reason)
         for certificate in user.certificates:
             serial = f"{certificate.serial_number:x}"
             matched = [r for r in result.rrset if record_matches(r, certificate)]
             if matched:
-                self.add("smimea.match", Status.OK, user.zone, subject,
-                         f"SMIMEA {describe_record(matched[0].usage, matched[0].selector, matched[0].mtype)} "
-                         f"matches the certificate with serial {serial}")
+                first = matched[0]
+                self.add(
+                    "smimea.match",
+                    Status.OK,
+                    user.zone,
+                    subject,
+                    f"SMIMEA {describe_record(first.usage, first.selector, first.mtype)} "
+                    f"matches the certificate with serial {serial}",
+                )
             else:
                 published = ", ".join(
                     describe_record(r.usage, r.selector, r.mtype) for r in result.rrset
                 )
-                self.fail("smimea.match", user.zone, subject,
-                          f"no SMIMEA record ({published}) matches the certificate on record for "
-                          f"{user.address} (serial {serial})",
-                          "publish the SMIMEA record for the user's current certificate "
-                          "(provisioner apply)")
+                self.fail(
+                    "smimea.match",
+                    user.zone,
+                    subject,
+                    f"no SMIMEA record ({published}) matches the certificate on record for "
+                    f"{user.address} (serial {serial})",
+                    "publish the SMIMEA record for the user's current certificate "
+                    "(provisioner apply)",
+                )
         if not user.certificates:
-            self.add("smimea.match", Status.WARN, user.zone, subject,
-                     f"no certificate on record for {user.address} to compare with")
+            self.add(
+                "smimea.match",
+                Status.WARN,
+                user.zone,
+                subject,
+                f"no certificate on record for {user.address} to compare with",
+            )
 
     # -- RRSIG horizon ------------------------------------------------------------------------
 
@@ -414,42 +569,76 @@ class CheckRun:
             seen.add(key)
             zone = signature.zone
             days = _days(signature.expiration - now)
-            self.report.gauge("provisioner_check_rrsig_expiry_days", round(days, 4),
-                              zone=zone.to_text(), owner=signature.owner.to_text(),
-                              type=dns.rdatatype.to_text(signature.covered),
-                              key_tag=str(signature.key_tag))
+            self.report.gauge(
+                "provisioner_check_rrsig_expiry_days",
+                round(days, 4),
+                zone=zone.to_text(),
+                owner=signature.owner.to_text(),
+                type=dns.rdatatype.to_text(signature.covered),
+                key_tag=str(signature.key_tag),
+            )
             soonest[zone] = min(days, soonest.get(zone, days))
             subject = signature.subject
             expires = describe_time(signature.expiration)
             hint = "re-sign the zone (provisioner apply) and check that signing runs on schedule"
             if now > signature.expiration:
-                self.fail("dnssec.rrsig-expiry", zone, subject,
-                          f"RRSIG over {subject} (key tag {signature.key_tag}) expired at "
-                          f"{expires}", hint)
+                self.fail(
+                    "dnssec.rrsig-expiry",
+                    zone,
+                    subject,
+                    f"RRSIG over {subject} (key tag {signature.key_tag}) expired at {expires}",
+                    hint,
+                )
             elif now < signature.inception:
-                self.fail("dnssec.rrsig-expiry", zone, subject,
-                          f"RRSIG over {subject} (key tag {signature.key_tag}) is not valid "
-                          f"before {describe_time(signature.inception)}",
-                          "check the signer's clock; sign with an inception in the past")
+                self.fail(
+                    "dnssec.rrsig-expiry",
+                    zone,
+                    subject,
+                    f"RRSIG over {subject} (key tag {signature.key_tag}) is not valid "
+                    f"before {describe_time(signature.inception)}",
+                    "check the signer's clock; sign with an inception in the past",
+                )
             elif days < self.options.warn_days:
-                self.add("dnssec.rrsig-expiry", Status.WARN, zone, subject,
-                         f"RRSIG over {subject} (key tag {signature.key_tag}) expires in "
-                         f"{days:.1f} days, at {expires}", hint)
+                self.add(
+                    "dnssec.rrsig-expiry",
+                    Status.WARN,
+                    zone,
+                    subject,
+                    f"RRSIG over {subject} (key tag {signature.key_tag}) expires in "
+                    f"{days:.1f} days, at {expires}",
+                    hint,
+                )
         for zone, days in soonest.items():
             if days >= self.options.warn_days:
-                self.add("dnssec.rrsig-expiry", Status.OK, zone, f"{zone} RRSIG",
-                         f"every RRSIG checked is valid for {days:.1f} more days or longer")
+                self.add(
+                    "dnssec.rrsig-expiry",
+                    Status.OK,
+                    zone,
+                    f"{zone} RRSIG",
+                    f"every RRSIG checked is valid for {days:.1f} more days or longer",
+                )
 
-    def _report_result(self, check: str, zone: dns.name.Name, result: Result,
-                       require_exists: bool) -> None:
+    def _report_result(
+        self, check: str, zone: dns.name.Name, result: Result, require_exists: bool
+    ) -> None:
         if result.security == Security.SECURE and (result.exists or not require_exists):
             self.add(check, Status.OK, zone, result.subject, result.reason)
         elif result.security == Security.SECURE:
-            self.fail(check, zone, result.subject, f"{result.subject} does not exist",
-                      "publish the record")
+            self.fail(
+                check,
+                zone,
+                result.subject,
+                f"{result.subject} does not exist",
+                "publish the record",
+            )
         else:
-            self.fail(check, zone, result.subject, f"{result.subject} is {result.security}: "
-                      f"{result.reason}", _chain_hint(result.reason))
+            self.fail(
+                check,
+                zone,
+                result.subject,
+                f"{result.subject} is {result.security}: {result.reason}",
+                _chain_hint(result.reason),
+            )
 
 
 def _chain_hint(reason: str) -> str:
@@ -457,8 +646,10 @@ def _chain_hint(reason: str) -> str:
     if "expired" in reason or "not valid before" in reason:
         return "re-sign the zone (provisioner apply) and check that signing runs on schedule"
     if "DS" in reason and ("KSK" in reason or "matches" in reason):
-        return ("publish DS records at the parent for the zone's current KSK "
-                "(provisioner ds ZONE), and remove stale ones")
+        return (
+            "publish DS records at the parent for the zone's current KSK "
+            "(provisioner ds ZONE), and remove stale ones"
+        )
     if "NSEC" in reason or "proof" in reason:
         return "serve the complete signed zone, including its NSEC or NSEC3 records"
     if "no trust anchor" in reason:
@@ -473,13 +664,3 @@ def run_checks(
 ) -> Report:
     """Run every check on ``target`` and return the Report."""
     return CheckRun(target, clock, options).run()
-
-
-__all__ = [
-    "DANE_EE",
-    "CheckOptions",
-    "CheckRun",
-    "TrustAnchor",
-    "make_validator",
-    "run_checks",
-]

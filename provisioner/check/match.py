@@ -93,7 +93,7 @@ def name_matches(pattern: str, reference: str) -> bool:
 
 
 def _chain_from(chain: Sequence[x509.Certificate], anchor_index: int) -> str | None:
-    """Return None when each certificate from the leaf up to ``anchor_index`` is signed by the next."""
+    """Return why the chain from the leaf up to ``anchor_index`` is broken, or None."""
     for index in range(anchor_index):
         child, issuer = chain[index], chain[index + 1]
         if child.issuer != issuer.subject:
@@ -104,15 +104,20 @@ def _chain_from(chain: Sequence[x509.Certificate], anchor_index: int) -> str | N
         try:
             child.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature) as error:
-            return f"the signature on certificate {index} does not verify with certificate {index + 1}: {error}"
+            return (
+                f"the signature on certificate {index} does not verify with certificate "
+                f"{index + 1}: {error}"
+            )
     return None
 
 
 def _validity_problem(certificate: x509.Certificate, now: dt.datetime, label: str) -> str | None:
-    if now > certificate.not_valid_after_utc:
-        return f"the {label} expired at {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
-    if now < certificate.not_valid_before_utc:
-        return f"the {label} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC"
+    not_after = certificate.not_valid_after_utc
+    not_before = certificate.not_valid_before_utc
+    if now > not_after:
+        return f"the {label} expired at {not_after:%Y-%m-%d %H:%M:%S} UTC"
+    if now < not_before:
+        return f"the {label} is not valid before {not_before:%Y-%m-%d %H:%M:%S} UTC"
     return None
 
 
@@ -149,7 +154,9 @@ def match_tlsa_smtp(
         usable += 1
         if usage == DANE_EE:
             if record_matches(rdata, leaf):
-                return DaneVerdict(True, f"the leaf certificate matches TLSA {text}", text, unsupported)
+                return DaneVerdict(
+                    True, f"the leaf certificate matches TLSA {text}", text, unsupported
+                )
             problems.append(f"TLSA {text} does not match the leaf certificate")
             continue
         anchors = [index for index, cert in enumerate(chain) if record_matches(rdata, cert)]

@@ -7,6 +7,7 @@ certificate verification happens here: the chain is judged against TLSA records 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import select
@@ -154,10 +155,8 @@ def probe_starttls(
             leaf = connection.get_peer_certificate()
             if leaf is not None:
                 result.chain = [leaf.to_cryptography()]
-        try:
+        with contextlib.suppress(SSL.Error):
             connection.shutdown()
-        except SSL.Error:
-            pass
     except (OSError, TimeoutError) as error:
         result.error = f"the SMTP session with {result.endpoint} failed: {error}"
     except _SmtpError as error:

@@ -85,9 +85,7 @@ class Report:
     metrics: list[Metric] = dataclasses.field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
-        log.info(
-            "%s %s %s: %s", finding.check, finding.status, finding.subject, finding.message
-        )
+        log.info("%s %s %s: %s", finding.check, finding.status, finding.subject, finding.message)
         self.findings.append(finding)
 
     def extend(self, findings: Iterable[Finding]) -> None:
@@ -162,8 +160,9 @@ def prometheus_text(report: Report) -> str:
             Metric("provisioner_check_findings", {"status": status}, count)
         )
     samples["provisioner_check_last_run_timestamp_seconds"] = [
-        Metric("provisioner_check_last_run_timestamp_seconds", {},
-               int(report.generated_at.timestamp()))
+        Metric(
+            "provisioner_check_last_run_timestamp_seconds", {}, int(report.generated_at.timestamp())
+        )
     ]
     lines: list[str] = []
     for name, metrics in samples.items():

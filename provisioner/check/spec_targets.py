@@ -86,7 +86,5 @@ def build_targets(
                         f"cannot read the certificate on record for {user.address}: {error}",
                         hint="run provisioner apply to issue or import it again",
                     ) from error
-        target.users.append(
-            UserTarget(user.address, dns.name.from_text(owning.name), certificates)
-        )
+        target.users.append(UserTarget(user.address, dns.name.from_text(owning.name), certificates))
     return target

@@ -154,9 +154,7 @@ class Validator:
                 )
                 continue
             try:
-                dns.dnssec.validate_rrsig(
-                    rrset, rrsig, {zone: keys}, now=float(epoch(now))
-                )
+                dns.dnssec.validate_rrsig(rrset, rrsig, {zone: keys}, now=float(epoch(now)))
             except dns.dnssec.ValidationFailure as error:
                 problems.append(
                     f"RRSIG over {subject} (key tag {rrsig.key_tag}) does not verify: {error}"
@@ -271,8 +269,9 @@ class Validator:
                 return ZoneKeys(zone, Security.SECURE, "signed by the trust anchor key", dnskey)
             problems.append(problem)
         return ZoneKeys(
-            zone, Security.BOGUS, f"no trust anchor key signs the DNSKEY RRset of {zone}: "
-            + "; ".join(problems)
+            zone,
+            Security.BOGUS,
+            f"no trust anchor key signs the DNSKEY RRset of {zone}: " + "; ".join(problems),
         )
 
     def _match_ds(self, zone: dns.name.Name, ds: dns.rrset.RRset, origin: str) -> ZoneKeys:
@@ -291,9 +290,7 @@ class Validator:
             )
         problems: list[str] = []
         key_tags = sorted({dns.dnssec.key_id(key) for key in dnskey})
-        sep_tags = sorted(
-            {dns.dnssec.key_id(key) for key in dnskey if key.flags & SEP_FLAG}
-        )
+        sep_tags = sorted({dns.dnssec.key_id(key) for key in dnskey if key.flags & SEP_FLAG})
         for record in supported:
             for key in dnskey:
                 if dns.dnssec.key_id(key) != record.key_tag or key.algorithm != record.algorithm:
@@ -327,7 +324,9 @@ class Validator:
                 f"{', '.join(map(str, sep_tags)) or 'none'})"
             )
         return ZoneKeys(
-            zone, Security.BOGUS, f"{origin} does not lead to a KSK of {zone}: " + "; ".join(problems)
+            zone,
+            Security.BOGUS,
+            f"{origin} does not lead to a KSK of {zone}: " + "; ".join(problems),
         )
 
     # -- answers --------------------------------------------------------------------------
@@ -370,6 +369,7 @@ class Validator:
                 else:
                     verified[rdtype_denial].append(rrset)
         return verified[dns.rdatatype.NSEC], verified[dns.rdatatype.NSEC3], problems
+
     def validate(self, qname: dns.name.Name | str, rdtype: int | str) -> Result:
         """Look up ``qname``/``rdtype`` and validate the answer or its denial of existence."""
         if isinstance(qname, str):
@@ -388,10 +388,10 @@ class Validator:
             cnames.append(target)
             target = outcome.rrset[0].target
         assert outcome is not None
-        if outcome.rrset is not None and outcome.rrset.rdtype == dns.rdatatype.CNAME:
-            if outcome.security == Security.SECURE:
-                outcome.security = Security.BOGUS
-                outcome.reason = f"more than {MAX_CNAME_CHAIN} CNAME records in a chain"
+        looped = outcome.rrset is not None and outcome.rrset.rdtype == dns.rdatatype.CNAME
+        if looped and outcome.security == Security.SECURE:
+            outcome.security = Security.BOGUS
+            outcome.reason = f"more than {MAX_CNAME_CHAIN} CNAME records in a chain"
         outcome.qname = qname
         outcome.cnames = cnames
         return outcome

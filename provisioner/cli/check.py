@@ -81,8 +81,12 @@ def check_command(
     ] = None,
     dns_port: Annotated[
         int,
-        typer.Option("--dns-port", min=1, max=65535,
-                     help="Port of the authoritative servers queried directly."),
+        typer.Option(
+            "--dns-port",
+            min=1,
+            max=65535,
+            help="Port of the authoritative servers queried directly.",
+        ),
     ] = 53,
     only_problems: Annotated[
         bool, typer.Option("--only-problems", help="Show only warnings and failures in the table.")

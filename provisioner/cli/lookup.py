@@ -42,8 +42,9 @@ ResolverOption = Annotated[
 ]
 DnsPortOption = Annotated[
     int,
-    typer.Option("--dns-port", min=1, max=65535,
-                 help="Port of the authoritative servers queried directly."),
+    typer.Option(
+        "--dns-port", min=1, max=65535, help="Port of the authoritative servers queried directly."
+    ),
 ]
 
 
@@ -111,8 +112,9 @@ def tlsa_lookup(
             typer.echo(f"{probe.endpoint}: fail: {probe.error or 'STARTTLS not offered'}")
             failed = True
             continue
-        verdict = match_tlsa_smtp(list(result.rrset), probe.chain, [host.rstrip(".")],
-                                  context.clock().now())
+        verdict = match_tlsa_smtp(
+            list(result.rrset), probe.chain, [host.rstrip(".")], context.clock().now()
+        )
         status = "ok" if verdict.authenticated else "fail"
         failed = failed or not verdict.authenticated
         typer.echo(f"{probe.endpoint}: {status}: {verdict.reason}")
@@ -141,11 +143,13 @@ def smimea_lookup(
             try:
                 certificate = x509.load_der_x509_certificate(rdata.cert)
             except ValueError as error:
-                context.fail(CheckError(
-                    f"the SMIMEA record {rdata.usage} 0 0 at {owner} holds no valid "
-                    f"certificate: {error}",
-                    hint="publish the DER encoding of the user's certificate",
-                ))
+                context.fail(
+                    CheckError(
+                        f"the SMIMEA record {rdata.usage} 0 0 at {owner} holds no valid "
+                        f"certificate: {error}",
+                        hint="publish the DER encoding of the user's certificate",
+                    )
+                )
             typer.echo(certificate.public_bytes(serialization.Encoding.PEM).decode(), nl=False)
         else:
             typer.echo(f"{owner} {result.rrset.ttl} IN SMIMEA {rdata.to_text()}")

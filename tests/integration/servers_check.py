@@ -119,13 +119,26 @@ def sign_zone(
     unsigned = directory / f"{zone}zone"
     unsigned.write_text(
         f"$TTL 300\n{zone} IN SOA ns1.{CHILD if zone == CHILD else PARENT} "
-        f"hostmaster.{zone} {serial} 3600 600 86400 300\n{body}\n"
-        + keys.dnskey_text()
+        f"hostmaster.{zone} {serial} 3600 600 86400 300\n{body}\n" + keys.dnskey_text()
     )
     signed = directory / f"{zone}{serial}.{'nsec3' if nsec3 else 'nsec'}.signed"
     command = [
-        "dnssec-signzone", "-q", "-O", "full", "-K", str(keys.ksk.parent), "-o", zone,
-        "-f", str(signed), "-s", start, "-e", end, "-k", str(keys.ksk),
+        "dnssec-signzone",
+        "-q",
+        "-O",
+        "full",
+        "-K",
+        str(keys.ksk.parent),
+        "-o",
+        zone,
+        "-f",
+        str(signed),
+        "-s",
+        start,
+        "-e",
+        end,
+        "-k",
+        str(keys.ksk),
     ]
     if nsec3:
         command += ["-3", "-", "-H", "0"]
@@ -277,12 +290,40 @@ def smimea_label(address: str) -> str:
 # -- servers --------------------------------------------------------------------------------------
 
 
-def wait_for_dns(address: str, port: int, zone: str, process: subprocess.Popen[bytes],
-                 log: Path) -> None:
+def wait_for_dns(
+    address: str,
+    port: int,
+    zone: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    prefix: list[str] | None = None,
+) -> None:
+    """Wait until the server answers a SOA query; inside a namespace, ask with dig there."""
     request = dns.message.make_query(zone, dns.rdatatype.SOA)
     for _ in range(100):
         if process.poll() is not None:
             raise RuntimeError(f"server on {address}:{port} exited: {log.read_text()[-2000:]}")
+        if prefix:
+            completed = subprocess.run(
+                [
+                    *prefix,
+                    "dig",
+                    "+time=1",
+                    "+tries=1",
+                    "-p",
+                    str(port),
+                    f"@{address}",
+                    zone,
+                    "SOA",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if completed.returncode == 0 and "status:" in completed.stdout:
+                return
+            time.sleep(0.1)
+            continue
         try:
             dns.query.udp(request, address, port=port, timeout=0.2)
             return
@@ -302,7 +343,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_knot(
-    directory: Path, address: str, port: int, zones: dict[str, str],
+    directory: Path,
+    address: str,
+    port: int,
+    zones: dict[str, str],
     prefix: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start knotd on ``address``:``port`` serving ``zones`` (name -> signed zone text) as is.
@@ -343,13 +387,19 @@ log:
     command = [*(prefix or []), "knotd", "-c", str(config)]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for_dns(address, port, next(iter(zones)), process, log)
+    wait_for_dns(address, port, next(iter(zones)), process, log, prefix)
     return process
 
 
 def start_unbound(
-    directory: Path, address: str, port: int, stub: str, stub_addresses: list[str],
-    stub_port: int, anchor_text: str, prefix: list[str] | None = None,
+    directory: Path,
+    address: str,
+    port: int,
+    stub: str,
+    stub_addresses: list[str],
+    stub_port: int,
+    anchor_text: str,
+    prefix: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a validating Unbound that reaches ``stub`` through a stub-zone."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -387,7 +437,7 @@ stub-zone:
     command = [*(prefix or []), "unbound", "-d", "-c", str(config)]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for_dns(address, port, stub, process, log)
+    wait_for_dns(address, port, stub, process, log, prefix)
     return process
 
 
@@ -408,9 +458,11 @@ class Lab:
     mx1_key: ec.EllipticCurvePrivateKey
     user_cert: x509.Certificate
     processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
+    prefix: list[str] = dataclasses.field(default_factory=list)  # e.g. ip netns exec NAME
 
-    def child_body(self, *, mx1_tlsa: str | None = None, with_mx2_tlsa: bool = False,
-                   smimea: str | None = None) -> str:
+    def child_body(
+        self, *, mx1_tlsa: str | None = None, with_mx2_tlsa: bool = False, smimea: str | None = None
+    ) -> str:
         leaf = self.mx1_chain[0]
         tlsa = mx1_tlsa or f"3 1 1 {spki_sha256(leaf)}"
         smimea = smimea or f"3 0 1 {cert_sha256(self.user_cert)}"
@@ -453,16 +505,32 @@ class Lab:
     def serve(self, parent: str, child: str, child_secondary: str | None = None) -> None:
         """Start ns1 (parent and child) and ns2 (child, or ``child_secondary``) with knotd."""
         self.processes.append(
-            start_knot(self.directory / "ns1", NS1, self.port, {PARENT: parent, CHILD: child})
+            start_knot(
+                self.directory / "ns1", NS1, self.port, {PARENT: parent, CHILD: child}, self.prefix
+            )
         )
         self.processes.append(
-            start_knot(self.directory / "ns2", NS2, self.port, {CHILD: child_secondary or child})
+            start_knot(
+                self.directory / "ns2",
+                NS2,
+                self.port,
+                {CHILD: child_secondary or child},
+                self.prefix,
+            )
         )
 
-    def start_resolver(self) -> None:
+    def start_resolver(self, address: str = RESOLVER, port: int | None = None) -> None:
         self.processes.append(
-            start_unbound(self.directory / "unbound", RESOLVER, self.port, PARENT, [NS1],
-                          self.port, self.parent_keys.ds())
+            start_unbound(
+                self.directory / "unbound",
+                address,
+                port or self.port,
+                PARENT,
+                [NS1],
+                self.port,
+                self.parent_keys.ds(),
+                self.prefix,
+            )
         )
 
     def anchor_text(self) -> str:
@@ -474,8 +542,8 @@ class Lab:
         self.processes.clear()
 
 
-@pytest.fixture(scope="session")
-def lab_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+@pytest.fixture(scope="session", name="lab_material")
+def lab_material_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Keys and certificates, generated once per session because key generation is slow."""
     require("knotd", "dnssec-signzone", "dnssec-keygen", "dnssec-dsfromkey")
     directory = tmp_path_factory.mktemp("check-keys")
@@ -492,8 +560,8 @@ def lab_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def lab(tmp_path: Path, lab_material: dict[str, object]) -> Iterator[Lab]:
+@pytest.fixture(name="lab")
+def lab_fixture(tmp_path: Path, lab_material: dict[str, object]) -> Iterator[Lab]:
     port = free_port([NS1, NS2, RESOLVER])
     smtp_port = free_port([MX1, MX2])
     instance = Lab(tmp_path, port, smtp_port, **lab_material)  # type: ignore[arg-type]

@@ -17,8 +17,8 @@ from tests.integration.servers_check import (
     PARENT,
     USER,
     Lab,
-    lab,  # noqa: F401
-    lab_material,  # noqa: F401
+    lab_fixture,  # noqa: F401 (a fixture)
+    lab_material_fixture,  # noqa: F401 (a fixture)
     write_chain,
 )
 from tests.integration.smtp_server import SmtpServer
@@ -66,8 +66,15 @@ def smtp(lab: Lab, **options: object) -> SmtpServer:
 
 def check_arguments(lab: Lab, *extra: str) -> list[str]:
     return [
-        "--state", str(lab.directory / "state"), "check", str(write_spec(lab)),
-        "--trust-anchor", str(write_anchor(lab)), "--dns-port", str(lab.port), *extra,
+        "--state",
+        str(lab.directory / "state"),
+        "check",
+        str(write_spec(lab)),
+        "--trust-anchor",
+        str(write_anchor(lab)),
+        "--dns-port",
+        str(lab.port),
+        *extra,
     ]
 
 
@@ -113,8 +120,17 @@ def test_tlsa_lookup_compare_live(lab: Lab) -> None:
     with smtp(lab):
         result = runner.invoke(
             app,
-            ["tlsa", "lookup", "mx1.example.test", "--port", str(lab.smtp_port), "--compare-live",
-             "--address", MX1, *lookup_arguments(lab)],
+            [
+                "tlsa",
+                "lookup",
+                "mx1.example.test",
+                "--port",
+                str(lab.smtp_port),
+                "--compare-live",
+                "--address",
+                MX1,
+                *lookup_arguments(lab),
+            ],
         )
     assert result.exit_code == 0, result.output
     assert f"_{lab.smtp_port}._tcp.mx1.example.test. 300 IN TLSA 3 1 1" in result.stdout
@@ -124,8 +140,15 @@ def test_tlsa_lookup_compare_live(lab: Lab) -> None:
 def test_tlsa_lookup_missing(lab: Lab) -> None:
     lab.serve(lab.sign_parent(), lab.sign_child())
     result = runner.invoke(
-        app, ["tlsa", "lookup", "mx2.example.test", "--port", str(lab.smtp_port),
-              *lookup_arguments(lab)],
+        app,
+        [
+            "tlsa",
+            "lookup",
+            "mx2.example.test",
+            "--port",
+            str(lab.smtp_port),
+            *lookup_arguments(lab),
+        ],
     )
     assert result.exit_code == 1
     assert "TLSA not found (the name does not exist)" in result.output

@@ -26,8 +26,8 @@ from tests.integration.servers_check import (
     RESOLVER,
     USER,
     Lab,
-    lab,  # noqa: F401
-    lab_material,  # noqa: F401
+    lab_fixture,  # noqa: F401 (a fixture)
+    lab_material_fixture,  # noqa: F401 (a fixture)
     write_chain,
 )
 from tests.integration.smtp_server import SmtpServer
@@ -41,8 +41,9 @@ def target_for(lab: Lab, *, resolver: bool = False) -> CheckTarget:
     child = dns.name.from_text(CHILD)
     return CheckTarget(
         zones=[ZoneTarget(child, [Server(NS1, lab.port, "ns1"), Server(NS2, lab.port, "ns2")])],
-        mx_hosts=[MxTarget(dns.name.from_text(f"mx1.{CHILD}"), child, port=lab.smtp_port,
-                           addresses=[MX1])],
+        mx_hosts=[
+            MxTarget(dns.name.from_text(f"mx1.{CHILD}"), child, port=lab.smtp_port, addresses=[MX1])
+        ],
         users=[UserTarget(USER, child, [lab.user_cert])],
         trust_anchor=anchor,
         resolver=Server(RESOLVER, lab.port) if resolver else None,
@@ -140,7 +141,9 @@ def test_missing_nsec_proof(lab: Lab) -> None:
 def test_missing_nsec3_proof(lab: Lab) -> None:
     from tests.integration.servers_check import drop_types
 
-    lab.serve(lab.sign_parent(nsec3=True), drop_types(lab.sign_child(nsec3=True), {"NSEC3", "NSEC3PARAM"}))
+    lab.serve(
+        lab.sign_parent(nsec3=True), drop_types(lab.sign_child(nsec3=True), {"NSEC3", "NSEC3PARAM"})
+    )
     with smtp(lab):
         report = run_checks(target_for(lab), SystemClock())
     assert report.exit_code == 1
@@ -194,8 +197,12 @@ def test_expired_certificate(lab: Lab) -> None:
     from tests.integration.servers_check import cert_sha256, issue
 
     now = dt.datetime.now(dt.UTC)
-    leaf, key = issue(lab.pki, [f"mx1.{CHILD}".rstrip(".")], not_before=now - dt.timedelta(days=100),
-                      not_after=now - dt.timedelta(days=2))
+    leaf, key = issue(
+        lab.pki,
+        [f"mx1.{CHILD}".rstrip(".")],
+        not_before=now - dt.timedelta(days=100),
+        not_after=now - dt.timedelta(days=2),
+    )
     lab.mx1_chain = [leaf, lab.pki.ca]
     lab.mx1_key = key
     body = lab.child_body(mx1_tlsa=f"2 0 1 {cert_sha256(lab.pki.ca)}")
