@@ -299,6 +299,12 @@ class Rfc2136Publish(Model):
     timeout: Duration = 10
     takeover: bool = False
     wait_timeout: Duration = 120
+    nameserver_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="port on which apply --wait asks the zone's name servers (default 53)",
+    )
 
 
 class Route53Publish(Model):
