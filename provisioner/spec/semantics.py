@@ -56,6 +56,22 @@ def _check_zones(spec: Spec) -> list[Problem]:
                     "that provisioner signed; use signer: route53 (Route 53 signs) or none",
                 )
             )
+        if (
+            zone.publish.backend == "rfc2136"
+            and zone.publish.server_type == "bind"
+            and zone.dnssec.signer == "provisioner"
+        ):
+            problems.append(
+                (
+                    ("zones", index, "dnssec", "signer"),
+                    "BIND cannot serve a zone that provisioner signs through RFC 2136 updates: "
+                    "it signs every update to a zone with DNSKEYs itself, so an UPDATE that adds "
+                    "provisioner's DNSKEY fails (BIND 9.18 looks for the private key and answers "
+                    "SERVFAIL); use signer: server (BIND signs with dnssec-policy), "
+                    "a Knot primary (server_type: knot) with dnssec-signing: off, or the "
+                    "zonefile backend",
+                )
+            )
         for record_index, record in enumerate(zone.records):
             try:
                 dns.name.from_text(record.name, dns.name.from_text(zone.name))
