@@ -83,8 +83,7 @@ class TsigKeyConfig:
 
     def key_file_text(self) -> str:
         return (
-            f'key "{self.name}" {{\n\talgorithm {self.algorithm};\n'
-            f'\tsecret "{self.secret}";\n}};\n'
+            f'key "{self.name}" {{\n\talgorithm {self.algorithm};\n\tsecret "{self.secret}";\n}};\n'
         )
 
     def write_key_file(self, path: Path) -> Path:

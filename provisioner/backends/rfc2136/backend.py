@@ -131,8 +131,9 @@ class Rfc2136Backend:
         if self.signer == "provisioner" and self.server_type == "bind":
             raise BackendError(
                 f"zone {self.origin}: BIND cannot serve a zone that provisioner signs through "
-                "RFC 2136: it treats an update-able zone as its own to sign and rejects "
-                "DNSSEC records in updates",
+                "RFC 2136: it signs every update to a zone with DNSKEYs itself, so an UPDATE "
+                "that adds provisioner's DNSKEY fails (BIND 9.18 looks for the private key and "
+                "answers SERVFAIL)",
                 hint="use dnssec.signer: server (BIND signs with dnssec-policy), a Knot primary "
                 "with dnssec-signing: off, or the zonefile backend",
             )
