@@ -304,3 +304,98 @@ def test_make_client_uses_endpoint(moto: MotoServer) -> None:
     assert client.meta.endpoint_url == moto.endpoint
     assert dns.name.from_text("example.com.")  # the client answers below
     assert client.list_hosted_zones()["HostedZones"] == []
+
+
+class RejectingClient:
+    """A moto client whose Nth ChangeResourceRecordSets call is rejected whole.
+
+    moto applies part of a batch that it rejects, while Route 53 applies none of it; this
+    wrapper rejects the batch before moto sees it, with an InvalidChangeBatch error shaped as
+    botocore parses Route 53's.
+    """
+
+    def __init__(self, client: Any, reject_call: int) -> None:
+        self.client = client
+        self.reject_call = reject_call
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def change_resource_record_sets(self, **parameters: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.calls == self.reject_call:
+            raise ClientError(
+                {
+                    "Error": {"Code": "InvalidChangeBatch", "Message": "Invalid change batch"},
+                    "messages": ["RRSet of type TXT with DNS name t7.example.com. is not valid"],
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "ChangeResourceRecordSets",
+            )
+        return self.client.change_resource_record_sets(**parameters)
+
+
+def long_txt_records(count: int) -> str:
+    value = "v" * 252
+    return "\n".join(
+        f"      - {{name: t{index}, type: TXT, value: '\"{value}\"'}}" for index in range(count)
+    )
+
+
+def test_rejected_batch_then_next_apply_converges(
+    moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner.backends.route53 import calls
+
+    zone_id = create_zone(moto.endpoint)
+    spec_path = write_spec(tmp_path, moto.endpoint, records=long_txt_records(130))
+    rejecting = RejectingClient(route53(moto.endpoint), reject_call=2)
+    monkeypatch.setattr(calls, "client_factory", lambda service, publish: rejecting)
+
+    with pytest.raises(BackendError) as raised:
+        run(spec_path)
+
+    assert "batch 2 of 2" in raised.value.message
+    spec = load_spec_text(spec_path.read_text(), str(spec_path))
+    with LocalStore(spec.state_dir()) as store:
+        assert store.zone_state("example.com.") is None
+        owned = store.owned("example.com.")
+    served_before = record_sets(moto.endpoint, zone_id)
+    landed = [key for key in served_before if key[1] == "TXT" and key[0].startswith("t")]
+    assert 0 < len(landed) < 130
+    assert set(landed) <= owned
+
+    monkeypatch.setattr(calls, "client_factory", calls.make_client)
+    _, second = run(spec_path)
+
+    served = record_sets(moto.endpoint, zone_id)
+    assert all((f"t{index}.example.com.", "TXT") in served for index in range(130))
+    assert zone_plan(second).counts() == {
+        "create": len(served) - len(served_before),
+        "update": 0,
+        "delete": 0,
+    }
+
+    _, third = run(spec_path)
+    assert not third.has_changes
+
+
+def test_rrsets_of_a_failed_run_are_deleted_later(
+    moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner.backends.route53 import calls
+
+    zone_id = create_zone(moto.endpoint)
+    rejecting = RejectingClient(route53(moto.endpoint), reject_call=2)
+    monkeypatch.setattr(calls, "client_factory", lambda service, publish: rejecting)
+    with pytest.raises(BackendError):
+        run(write_spec(tmp_path, moto.endpoint, records=long_txt_records(130)))
+    monkeypatch.setattr(calls, "client_factory", calls.make_client)
+
+    run(write_spec(tmp_path, moto.endpoint))
+
+    served = record_sets(moto.endpoint, zone_id)
+    assert not [key for key in served if key[0].startswith("t") and key[1] == "TXT"]

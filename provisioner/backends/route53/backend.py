@@ -368,7 +368,8 @@ def _bare_zone_id(zone_id: str) -> str:
 def _rejection_text(error: Exception) -> str:
     """Return the messages of an InvalidChangeBatch error, or its plain message."""
     response = getattr(error, "response", None) or {}
-    messages = response.get("Error", {}).get("Messages") or response.get("Messages")
+    # botocore puts the modeled member "messages" of InvalidChangeBatch beside "Error".
+    messages = response.get("messages") or response.get("Error", {}).get("Messages")
     if isinstance(messages, list) and messages:
         return "; ".join(str(m) for m in messages)
     return error_message(error)
