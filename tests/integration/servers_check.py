@@ -35,6 +35,7 @@ RESOLVER = "127.53.0.53"
 MX1 = "127.53.0.20"
 MX2 = "127.53.0.21"
 PARENT = "test."
+UNSIGNED = "unsigned.test."  # delegated from test. without DS
 CHILD = "example.test."
 USER = "alice@example.test"
 
@@ -475,6 +476,7 @@ class Lab:
             f"{CHILD} MX 20 mx2.{CHILD}",
             f"mx1.{CHILD} A {MX1}",
             f"mx2.{CHILD} A {MX2}",
+            f"alias.{CHILD} CNAME mx1.{CHILD}",
             f"_{self.smtp_port}._tcp.mx1.{CHILD} TLSA {tlsa}",
             f"{smimea_label(USER)} SMIMEA {smimea}",
         ]
@@ -486,6 +488,7 @@ class Lab:
         ds = ds or self.child_keys.ds()
         return "\n".join(
             [
+                f"{UNSIGNED} NS ns1.{CHILD}",
                 f"{PARENT} NS ns1.{PARENT}",
                 f"ns1.{PARENT} A {NS1}",
                 f"{CHILD} NS ns1.{CHILD}",
@@ -502,12 +505,18 @@ class Lab:
     def sign_child(self, body: str | None = None, **options: object) -> str:
         return sign_zone(self.directory, self.child_keys, body or self.child_body(), **options)  # type: ignore[arg-type]
 
-    def serve(self, parent: str, child: str, child_secondary: str | None = None) -> None:
-        """Start ns1 (parent and child) and ns2 (child, or ``child_secondary``) with knotd."""
+    def serve(
+        self,
+        parent: str,
+        child: str,
+        child_secondary: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Start ns1 (parent, child and ``extra`` zones) and ns2 (child, or ``child_secondary``)
+        with knotd."""
+        zones = {PARENT: parent, CHILD: child, **(extra or {})}
         self.processes.append(
-            start_knot(
-                self.directory / "ns1", NS1, self.port, {PARENT: parent, CHILD: child}, self.prefix
-            )
+            start_knot(self.directory / "ns1", NS1, self.port, zones, self.prefix)
         )
         self.processes.append(
             start_knot(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.name
 import dns.rrset
 import pytest
 
-from provisioner.check.engine import CheckOptions, run_checks
+from provisioner.check.engine import CheckOptions, make_validator, run_checks
 from provisioner.check.report import Report, Status
 from provisioner.check.targets import (
     CheckTarget,
@@ -15,7 +17,9 @@ from provisioner.check.targets import (
     TrustAnchor,
     UserTarget,
     ZoneTarget,
+    load_trust_anchor,
 )
+from provisioner.check.validate import Security, Validator
 from provisioner.clock import SystemClock
 from tests.integration.servers_check import (
     CHILD,
@@ -255,3 +259,58 @@ def test_bogus_answer_from_resolver(lab: Lab) -> None:
     assert len(tlsa) == 1
     assert f"the TLSA RRset is bogus: RRSIG over {owner} TLSA" in tlsa[0]
     assert "does not verify" in tlsa[0]
+
+
+def validator_for(lab: Lab, anchor: TrustAnchor | None = None) -> Validator:
+    target = target_for(lab)
+    if anchor is not None:
+        target.trust_anchor = anchor
+    return make_validator(target, SystemClock(), CheckOptions())
+
+
+def test_unsigned_delegation_is_insecure(lab: Lab) -> None:
+    from tests.integration.servers_check import UNSIGNED
+
+    unsigned = (
+        f"$TTL 300\n{UNSIGNED} IN SOA ns1.{CHILD} hostmaster.{UNSIGNED} 1 3600 600 86400 300\n"
+        f"{UNSIGNED} NS ns1.{CHILD}\nwww.{UNSIGNED} A 192.0.2.9\n"
+    )
+    lab.serve(lab.sign_parent(), lab.sign_child(), extra={UNSIGNED: unsigned})
+    result = validator_for(lab).validate(f"www.{UNSIGNED}", "A")
+    assert result.security == Security.INSECURE
+    assert f"proves that {UNSIGNED} has no DS RRset" in result.reason
+    assert result.rrset is not None
+
+
+def test_cname_followed_and_validated(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    result = validator_for(lab).validate(f"alias.{CHILD}", "A")
+    assert result.security == Security.SECURE, result.reason
+    assert result.cnames == [dns.name.from_text(f"alias.{CHILD}")]
+    assert result.rrset is not None
+    assert [r.address for r in result.rrset] == [MX1]
+
+
+def dnskey_anchor(lab: Lab, key_file: Path) -> TrustAnchor:
+    """Return a trust anchor made of the DNSKEY in a dnssec-keygen .key file."""
+    anchor = load_trust_anchor(key_file, port=lab.port)
+    anchor.servers = [Server(NS1, lab.port)]
+    return anchor
+
+
+def test_dnskey_trust_anchor(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    anchor = dnskey_anchor(lab, lab.parent_keys.ksk)
+    assert anchor.ds is None
+    keys = validator_for(lab, anchor).keys(dns.name.from_text(CHILD))
+    assert keys.security == Security.SECURE, keys.reason
+
+
+def test_dnskey_trust_anchor_not_served(lab: Lab) -> None:
+    from tests.integration.servers_check import generate_keys
+
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    stranger = generate_keys(lab.directory / "stranger", PARENT)
+    keys = validator_for(lab, dnskey_anchor(lab, stranger.ksk)).keys(dns.name.from_text(PARENT))
+    assert keys.security == Security.BOGUS
+    assert "is not in the DNSKEY RRset" in keys.reason
