@@ -19,12 +19,14 @@ from provisioner.pki import ca as pki_ca
 from provisioner.pki.encoding import certificate_to_pem, certificates_to_pem, load_certificates
 from provisioner.pki.keys import generate_private_key, load_private_key, private_key_to_pem
 from provisioner.spec.models import (
+    AcmeAuthority,
     CertificateSource,
     EnterpriseAuthority,
     MailServerSpec,
     Spec,
     UserSpec,
 )
+from provisioner.spec.semantics import acme_warnings
 from provisioner.store.local import CertificateRecord, LocalStore
 from provisioner.zone.builder import PublishedCertificate
 
@@ -57,6 +59,7 @@ class CertificateManager:
         self.dry_run = dry_run
         self._authorities: dict[str, pki_ca.CertificateAuthority] = {}
         self.issued: list[str] = []
+        self.warnings: list[str] = acme_warnings(spec)
 
     # --- authorities --------------------------------------------------------------------------
 
@@ -118,6 +121,35 @@ class CertificateManager:
     def user(self, user: UserSpec) -> HeldCertificate:
         return self._end_entity("smime", user.address, user.certificate, [user.address])
 
+    def issue_next_server(self, server: MailServerSpec, rollover: str) -> HeldCertificate:
+        """Issue the successor of a server certificate with a new key, saved with status next."""
+        return self._issue_next("server", server.host, server.certificate, [server.host], rollover)
+
+    def issue_next_user(self, user: UserSpec, rollover: str) -> HeldCertificate:
+        """Issue the successor of an S/MIME certificate with a new key, saved with status next."""
+        return self._issue_next("smime", user.address, user.certificate, [user.address], rollover)
+
+    def _issue_next(
+        self, purpose: str, owner: str, source: CertificateSource, names: list[str], rollover: str
+    ) -> HeldCertificate:
+        if source.import_ is not None:
+            raise PKIError(
+                f"the certificate of {owner} is imported, so provisioner cannot issue "
+                "its successor",
+                hint="replace the imported file instead",
+            )
+        key = generate_private_key(source.key_type)
+        issued = self._issue(purpose, source, key, names)
+        return self._save(
+            purpose,
+            owner,
+            issued.certificate,
+            issued.chain,
+            key,
+            status="next",
+            extra={"rollover": rollover},
+        )
+
     def _end_entity(
         self, purpose: str, owner: str, source: CertificateSource, names: list[str]
     ) -> HeldCertificate:
@@ -161,6 +193,8 @@ class CertificateManager:
                 validity=validity,  # type: ignore[arg-type]
             )
         assert source.authority is not None
+        if isinstance(self.spec.authority(source.authority), AcmeAuthority):
+            return self._issue_acme(purpose, source, key, names)
         authority = self.authority(source.authority)
         if purpose == "smime":
             return pki_ca.issue_smime_certificate(
@@ -176,6 +210,36 @@ class CertificateManager:
             names,
             self.clock,
             validity=validity,  # type: ignore[arg-type]
+        )
+
+    def _issue_acme(
+        self, purpose: str, source: CertificateSource, key: object, names: list[str]
+    ) -> pki_ca.IssuedCertificate:
+        from provisioner.workflows import acme as acme_workflow
+
+        assert source.authority is not None
+        if purpose != "server":
+            raise PKIError(
+                f"the ACME authority {source.authority} cannot issue the {purpose} certificate "
+                f"of {names[0]}: provisioner orders MX host certificates only",
+                hint="use an enterprise authority for users",
+            )
+        if self.dry_run:
+            return acme_workflow.plan_placeholder(
+                key,  # type: ignore[arg-type]
+                names,
+                self.clock,
+                dt.timedelta(seconds=source.validity),
+            )
+        authority = acme_workflow.acme_authority(self.spec, source.authority)
+        return acme_workflow.issue_for_hosts(
+            self.spec,
+            self.store,
+            self.clock,
+            authority,
+            names,
+            key,  # type: ignore[arg-type]
+            self.warnings,
         )
 
     def _issuer_matches(self, held: HeldCertificate, source: CertificateSource) -> bool:
@@ -239,6 +303,8 @@ class CertificateManager:
         key: object,
         *,
         label: str | None = None,
+        status: str = "current",
+        extra: dict[str, str] | None = None,
     ) -> HeldCertificate:
         now = self.clock.now()
         serial = format(certificate.serial_number, "x")
@@ -254,9 +320,9 @@ class CertificateManager:
             serial=serial,
             not_before=certificate.not_valid_before_utc,
             not_after=certificate.not_valid_after_utc,
-            status="current",
+            status=status,
             created=now,
-            data={"spki_sha256": spki, "source": source_label},
+            data={"spki_sha256": spki, "source": source_label, **(extra or {})},
         )
         held = HeldCertificate(record, certificate, chain)
         if self.dry_run:
