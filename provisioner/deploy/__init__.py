@@ -103,7 +103,7 @@ def deploy(
 ) -> DeployResult:
     """Deploy certificates, zones and server configuration to the hosts of ``spec``.
 
-    ``state_dir`` is the state store folder, or a store object the caller holds open.
+    ``state_dir`` is the state store folder, or a store object that the caller keeps open.
     ``check`` runs Ansible in check mode: nothing changes and each host reports what would.
     ``limit`` is an Ansible host pattern; ``hosts`` restricts the run to these inventory
     names. ``inventory_file`` is an existing inventory that supplies connection details.

@@ -33,8 +33,8 @@ from provisioner.deploy.targets import (
 from provisioner.deploy.tsig import TsigKey, key_file_text, make_key, parse_bind_key_file
 from provisioner.errors import DeployError
 
-# Where each server reads its configuration and zone files unless the spec says otherwise.
-# These follow the Debian packages and stay inside their AppArmor profiles.
+# Default configuration file and zone folder of each server, as the Debian packages lay
+# them out.
 SERVER_CONFIG_FILES = {
     "bind": "/etc/bind/named.conf",
     "knot": "/etc/knot/knot.conf",
@@ -177,10 +177,10 @@ def map_primary(spec: Any, store: Any, primary: PrimaryDeploy, mapped: MappedDep
         )
 
     if primary.server == "nsd":
-        refused = [zone.name for zone in zones if zone.signing == "server" or zone.update_key]
-        if refused:
+        rejected = [zone.name for zone in zones if zone.signing == "server" or zone.update_key]
+        if rejected:
             raise DeployError(
-                f"NSD on {primary.host} cannot serve {', '.join(refused)}: NSD neither signs "
+                f"NSD on {primary.host} cannot serve {', '.join(rejected)}: NSD neither signs "
                 "zones nor accepts RFC 2136 updates",
                 hint="use BIND or Knot for these zones, or publish them as signed zone files",
             )

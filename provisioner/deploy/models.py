@@ -26,7 +26,7 @@ class DeployModel(BaseModel):
 
 
 class ConnectionSettings(DeployModel):
-    """How Ansible reaches a host and where that host's filesystem root is."""
+    """Connection details of a host, and the folder that is its filesystem root."""
 
     connection: Literal["local", "ssh"] | None = None
     ansible_host: str | None = None

@@ -16,7 +16,7 @@ from provisioner.errors import DeployError
 
 log = logging.getLogger(__name__)
 
-# Environment of ansible-playbook: no user or cwd ansible.cfg changes how the playbooks run,
+# Environment of ansible-playbook, beside ANSIBLE_CONFIG pointing at the shipped ansible.cfg:
 # output has no colors or cows, and an unreachable host fails fast instead of retrying.
 # Host key checking stays on.
 ANSIBLE_ENVIRONMENT = {
@@ -218,6 +218,7 @@ def run_playbook(
         command_line = "--check --diff" if check else None
         environment = {
             **ANSIBLE_ENVIRONMENT,
+            "ANSIBLE_CONFIG": str(playbooks / "ansible.cfg"),
             "ANSIBLE_ROLES_PATH": str(playbooks / "roles"),
             "ANSIBLE_LOCAL_TEMP": str(private_data_dir / "tmp"),
         }

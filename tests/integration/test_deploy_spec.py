@@ -1,14 +1,25 @@
-"""`provisioner deploy` on the bundled example, after `provisioner apply`, to host folders."""
+"""`provisioner deploy` on the bundled example, after `provisioner apply`, to host folders.
+
+The deployed Knot and Unbound configurations then run for real: knotd serves the signed zone
+and Unbound validates it with the trust anchor that deploy derived from the zone's DS.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 from ruamel.yaml import YAML
 
@@ -21,12 +32,28 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 class Deployed:
     folder: Path
     hosts: Path
-    first: dict[str, Any]
-    first_stdout: str
-    second: dict[str, Any]
+    result: dict[str, Any]
+    stdout: str
+    knot_port: int
+    unbound_port: int
 
 
-def add_deploy_settings(spec_path: Path, hosts: Path) -> None:
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that is free for both TCP and UDP."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagram:
+            try:
+                datagram.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def add_deploy_settings(spec_path: Path, hosts: Path, knot_port: int, unbound_port: int) -> None:
     yaml = YAML()
     spec = yaml.load(spec_path.read_text())
     spec["mail_servers"][0]["deploy"] = {
@@ -44,8 +71,9 @@ def add_deploy_settings(spec_path: Path, hosts: Path) -> None:
                 "connection": "local",
                 "root": str(hosts / "ns1"),
                 "listen_addresses": ["127.0.0.1"],
-                "port": 5353,
+                "port": knot_port,
                 "reload_command": "true",
+                "variables": {"knot_log_target": "stderr"},
             }
         ],
         "resolvers": [
@@ -54,13 +82,20 @@ def add_deploy_settings(spec_path: Path, hosts: Path) -> None:
                 "connection": "local",
                 "root": str(hosts / "res1"),
                 "interfaces": ["127.0.0.1"],
-                "port": 5300,
+                "port": unbound_port,
                 "auto_trust_anchor_file": "",
                 "trust_anchor_zones": ["example.com", "example.net"],
-                "stub_zones": [{"name": "example.com", "addresses": ["127.0.0.1@5353"]}],
+                "stub_zones": [
+                    {"name": "example.com", "addresses": [f"127.0.0.1@{knot_port}"]}
+                ],
                 "allow_query_localhost": True,
                 "reload_command": "true",
-                "variables": {"unbound_username": ""},
+                "variables": {
+                    "unbound_username": "",
+                    "unbound_daemonize": False,
+                    "unbound_use_syslog": False,
+                    "unbound_control_port": 0,
+                },
             }
         ],
     }
@@ -75,25 +110,74 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("out", ".provisioner"))
     spec = folder / "provisioner.yaml"
     hosts = folder / "hosts"
-    add_deploy_settings(spec, hosts)
+    knot_port = free_port()
+    unbound_port = free_port()
+    add_deploy_settings(spec, hosts, knot_port, unbound_port)
     run_provisioner("apply", spec, cwd=folder, check=True)
-    first = run_provisioner("deploy", spec, "--json", cwd=folder, check=True)
-    second = run_provisioner("deploy", spec, "--check", "--json", cwd=folder, check=True)
+    deployed = run_provisioner("deploy", spec, "--json", cwd=folder, check=True)
     return Deployed(
-        folder, hosts, json.loads(first.stdout), first.stdout, json.loads(second.stdout)
+        folder, hosts, json.loads(deployed.stdout), deployed.stdout, knot_port, unbound_port
     )
 
 
+def wait_for_answer(query: dns.message.Message, port: int, process: subprocess.Popen) -> None:
+    """Wait until a server on 127.0.0.1:``port`` answers, or fail when its process ends."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with status {process.returncode}")
+        try:
+            dns.query.udp(query, "127.0.0.1", port=port, timeout=1)
+            return
+        except (dns.exception.Timeout, OSError):
+            time.sleep(0.2)
+    raise AssertionError(f"{process.args} did not answer on port {port}")
+
+
+@pytest.fixture(scope="module")
+def running(deployed: Deployed) -> Iterator[Deployed]:
+    require_tool("knotd", "unbound")
+    knot_conf = deployed.hosts / "ns1" / "etc/knot/knot.conf"
+    unbound_conf = deployed.hosts / "res1" / "etc/unbound/unbound.conf"
+    processes = [
+        subprocess.Popen(
+            ["knotd", "-c", str(knot_conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    ]
+    try:
+        probe = dns.message.make_query("example.com.", "SOA")
+        wait_for_answer(probe, deployed.knot_port, processes[0])
+        processes.append(
+            subprocess.Popen(
+                ["unbound", "-d", "-c", str(unbound_conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for_answer(probe, deployed.unbound_port, processes[1])
+        yield deployed
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def test_every_host_is_deployed(deployed: Deployed) -> None:
-    statuses = {host["host"]: host["status"] for host in deployed.first["hosts"]}
+    statuses = {host["host"]: host["status"] for host in deployed.result["hosts"]}
     assert statuses == {"mx1.example.com": "changed", "ns1": "changed", "res1": "changed"}
-    assert deployed.first["ok"] is True
+    assert deployed.result["ok"] is True
 
 
-def test_check_after_deploy_reports_no_change(deployed: Deployed) -> None:
-    assert deployed.second["check"] is True
-    for host in deployed.second["hosts"]:
-        assert host["status"] == "ok", host
+def test_deployed_resolver_validates_served_zone(running: Deployed) -> None:
+    query = dns.message.make_query("_25._tcp.mx1.example.com.", "TLSA", want_dnssec=True)
+    response = dns.query.udp(query, "127.0.0.1", port=running.unbound_port, timeout=10)
+    assert dns.rcode.to_text(response.rcode()) == "NOERROR"
+    assert response.flags & dns.flags.AD, "the TLSA answer was not validated"
+    assert response.answer
 
 
 def test_signed_zone_file_is_served(deployed: Deployed) -> None:
@@ -118,4 +202,4 @@ def test_key_stays_out_of_output(deployed: Deployed) -> None:
     key_files = list((deployed.hosts / "mx1" / "etc/postfix/tls").glob("*.key.pem"))
     assert len(key_files) == 1
     first_body_line = key_files[0].read_text().splitlines()[1]
-    assert first_body_line not in deployed.first_stdout
+    assert first_body_line not in deployed.stdout
