@@ -39,7 +39,8 @@ _ALGORITHM_NAMES = {
 _KEY_STATEMENT = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.DOTALL)
 _ALGORITHM_CLAUSE = re.compile(r"algorithm\s+\"?([A-Za-z0-9.-]+)\"?\s*;")
 _SECRET_CLAUSE = re.compile(r'secret\s+"([^"]*)"\s*;')
-_COMMENTS = re.compile(r"(/\*.*?\*/)|(//[^\n]*)|(#[^\n]*)", re.DOTALL)
+# A quoted string, or a comment in one of the three styles named.conf allows.
+_STRINGS_AND_COMMENTS = re.compile(r'("[^"]*")|(/\*.*?\*/)|(//[^\n]*)|(#[^\n]*)', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def parse_key_file(text: str) -> list[KeyFileEntry]:
 
     Raises BackendError when a statement lacks its algorithm or secret clause.
     """
-    cleaned = _COMMENTS.sub("", text)
+    cleaned = _strip_comments(text)
     entries: list[KeyFileEntry] = []
     for match in _KEY_STATEMENT.finditer(cleaned):
         name, body = match.group(1), match.group(2)
@@ -84,6 +85,11 @@ def parse_key_file(text: str) -> list[KeyFileEntry]:
             raise BackendError(f"key {name!r} in the key file has no {missing} clause")
         entries.append(KeyFileEntry(name, algorithm.group(1).lower(), secret.group(1)))
     return entries
+
+
+def _strip_comments(text: str) -> str:
+    """Remove comments but keep quoted strings, where "//" is part of a base64 secret."""
+    return _STRINGS_AND_COMMENTS.sub(lambda match: match.group(1) or " ", text)
 
 
 def load_tsig_key(

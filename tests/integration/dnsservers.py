@@ -199,13 +199,19 @@ class RunningServer:
         response = self.query(zone, "SOA", tcp=True)
         return int(response.answer[0][0].serial)
 
-    def send_update_script(self, lines: Iterable[str], key: TsigKeyConfig | None = None) -> str:
+    def send_update_script(
+        self, lines: Iterable[str], key: TsigKeyConfig | None = None, zone: str | None = None
+    ) -> str:
         """Send an nsupdate (BIND) or knsupdate (Knot) script of ``lines`` to this server.
 
-        The script gets the server line, the key and a final ``send``; returns the output.
+        The script gets the server, zone (default: the first zone served) and key lines and a
+        final ``send``; returns the tool's output.
         """
         tool = "nsupdate" if self.kind == "bind" else "knsupdate"
         script = [f"server {self.address} {self.port}"]
+        zone = zone or (self.zones[0].origin if self.zones else None)
+        if zone is not None:
+            script.append(f"zone {zone}")
         if key is not None:
             script.append(f"key {key.algorithm}:{key.name} {key.secret}")
         script.extend(lines)

@@ -28,6 +28,8 @@ import dns.rrset
 import dns.update
 
 from provisioner.backends.rfc2136.operations import (
+    MAX_MESSAGE_SIZE,
+    MESSAGE_MARGIN,
     SERVER_DNSSEC_TYPES,
     ChangeOperations,
     Operation,
@@ -123,9 +125,8 @@ class Rfc2136Backend:
         """
         if self.server_owns_serial or self.published_serial is None or not plan.changes:
             return None
-        soa_rrsig_key = (self.origin, RdataType.RRSIG, RdataType.SOA)
-        body = [c for c in plan_operations(plan.changes) if c.key != soa_rrsig_key]
-        return (self.published_serial + len(pack_messages(body)) + 1) % 2**32
+        batches = self._batches(plan, plan_operations(plan.changes))
+        return (self.published_serial + max(1, len(batches))) % 2**32
 
     def check_plan(self, plan: ZonePlan, desired: ZoneData) -> None:
         if self.signer == "provisioner" and self.server_type == "bind":
@@ -182,17 +183,8 @@ class Rfc2136Backend:
         changes: Sequence[ChangeOperations],
         expected_soa: dns.rdtypes.ANY.SOA.SOA,
     ) -> None:
-        soa_rrsig_key = (self.origin, RdataType.RRSIG, RdataType.SOA)
-        body = [c for c in changes if c.key != soa_rrsig_key]
-        last = [c for c in changes if c.key == soa_rrsig_key]
-        batches = pack_messages(body)
-        final_soa = self._final_soa(plan, desired)
-        if final_soa is not None or last:
-            final_operations = [op for change in last for op in change.operations]
-            if final_soa is not None:
-                final_operations.insert(0, final_soa)
-            batches.append(final_operations)
-
+        batches = self._batches(plan, changes)
+        final_soa = self._final_soa(plan)
         self._sent_keys: set[RRsetKey] = set()
         for index, batch in enumerate(batches):
             is_last = index == len(batches) - 1
@@ -221,7 +213,32 @@ class Rfc2136Backend:
                 # not detected; the window is one round trip.
                 expected_soa = self.transport.query_soa()
 
-    def _final_soa(self, plan: ZonePlan, desired: ZoneData) -> Operation | None:
+    def _batches(
+        self, plan: ZonePlan, changes: Sequence[ChangeOperations]
+    ) -> list[list[Operation]]:
+        """Pack ``changes`` into messages; the SOA and its RRSIG go into the last one.
+
+        The signed SOA must arrive with its RRSIG, after everything else, so that the serial
+        a secondary transfers belongs to the complete change.
+        """
+        soa_rrsig_key = (self.origin, RdataType.RRSIG, RdataType.SOA)
+        body = [c for c in changes if c.key != soa_rrsig_key]
+        final = [op for c in changes if c.key == soa_rrsig_key for op in c.operations]
+        final_soa = self._final_soa(plan)
+        if final_soa is not None:
+            final.insert(0, final_soa)
+        batches = pack_messages(body)
+        if not final:
+            return batches
+        final_size = sum(op.wire_size() for op in final)
+        last_size = sum(op.wire_size() for op in batches[-1]) if batches else 0
+        if batches and last_size + final_size <= MAX_MESSAGE_SIZE - MESSAGE_MARGIN:
+            batches[-1].extend(final)
+        else:
+            batches.append(final)
+        return batches
+
+    def _final_soa(self, plan: ZonePlan) -> Operation | None:
         soa_change = next((c for c in plan.changes if c.key[1] == RdataType.SOA), None)
         if soa_change is None or soa_change.after is None:
             return None
