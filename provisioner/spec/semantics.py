@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 
-from provisioner.spec.models import Spec
+from provisioner.pki.acme.caa import CaaRdata, caa_verdict
+from provisioner.spec.models import AcmeAuthority, MailServerSpec, Spec
 
 Problem = tuple[tuple[Any, ...], str]
 
@@ -17,6 +21,7 @@ def check_semantics(spec: Spec) -> list[Problem]:
     problems += _check_authorities(spec)
     problems += _check_mail_servers(spec)
     problems += _check_users(spec)
+    problems += _check_acme(spec)
     return problems
 
 
@@ -171,3 +176,105 @@ def _check_users(spec: Spec) -> list[Problem]:
             )
         problems += _certificate_problems(spec, location, user.certificate.authority)
     return problems
+
+
+# --- ACME -------------------------------------------------------------------------------------
+
+
+def _acme_authority_of(spec: Spec, name: str | None) -> AcmeAuthority | None:
+    for authority in spec.authorities:
+        if authority.name == name and isinstance(authority, AcmeAuthority):
+            return authority
+    return None
+
+
+def _caa_rrsets(spec: Spec) -> dict[dns.name.Name, list[CaaRdata]]:
+    """Return the CAA records given under zones[].records, by owner name."""
+    result: dict[dns.name.Name, list[CaaRdata]] = {}
+    for zone in spec.zones:
+        origin = dns.name.from_text(zone.name)
+        for record in zone.records:
+            if record.type != "CAA":
+                continue
+            try:
+                owner = dns.name.from_text(record.name, origin)
+            except dns.exception.DNSException:
+                continue  # reported by _check_zones
+            for value in record.values:
+                rdata = dns.rdata.from_text(
+                    dns.rdataclass.IN, dns.rdatatype.CAA, value, origin=origin
+                )
+                result.setdefault(owner, []).append(rdata)  # type: ignore[arg-type]
+    return result
+
+
+def _check_acme(spec: Spec) -> list[Problem]:
+    """Reject ACME certificates that cannot be issued: S/MIME, Ed25519 keys, CAA forbidding."""
+    problems: list[Problem] = []
+    caa = _caa_rrsets(spec)
+    for index, user in enumerate(spec.users):
+        if _acme_authority_of(spec, user.certificate.authority) is not None:
+            problems.append(
+                (
+                    ("users", index, "certificate", "authority"),
+                    f"authority {user.certificate.authority!r} is an ACME CA, and provisioner "
+                    "orders only MX host certificates from ACME CAs; use an enterprise authority",
+                )
+            )
+    for index, server in enumerate(spec.mail_servers):
+        authority = _acme_authority_of(spec, server.certificate.authority)
+        if authority is None:
+            continue
+        location = ("mail_servers", index, "certificate")
+        if server.certificate.key_type == "ed25519":
+            problems.append(
+                (
+                    location + ("key_type",),
+                    "ACME CAs issue for RSA and ECDSA keys only; use ecdsa-p256 or rsa-2048",
+                )
+            )
+        if authority.caa_identity is None:
+            continue
+        verdict = caa_verdict(dns.name.from_text(server.host), caa, authority.caa_identity)
+        if verdict.allowed is False:
+            problems.append(
+                (
+                    location + ("authority",),
+                    f"{verdict.reason}, so the ACME CA {authority.name} will refuse "
+                    f"{server.host}; add the record 'CAA 0 issue \"{authority.caa_identity}\"' "
+                    f"at {verdict.owner}, or choose another authority",
+                )
+            )
+    return problems
+
+
+def acme_warnings(spec: Spec) -> list[str]:
+    """Return warnings about fragile ACME choices that do not stop plan or apply."""
+    warnings: list[str] = []
+    caa = _caa_rrsets(spec)
+    for server in spec.mail_servers:
+        authority = _acme_authority_of(spec, server.certificate.authority)
+        if authority is None:
+            continue
+        warnings += _dane_ta_warnings(server, authority)
+        if authority.caa_identity is None:
+            verdict = caa_verdict(dns.name.from_text(server.host), caa, None)
+            if verdict.allowed is None:
+                warnings.append(
+                    f"mail server {server.host}: {verdict.reason}, and authority "
+                    f"{authority.name} has no caa_identity, so provisioner cannot tell whether "
+                    'the CA may issue; set caa_identity (such as "letsencrypt.org")'
+                )
+    return warnings
+
+
+def _dane_ta_warnings(server: MailServerSpec, authority: AcmeAuthority) -> list[str]:
+    for parameters in server.tlsa:
+        if parameters.usage == 2:
+            return [
+                f"mail server {server.host}: TLSA usage 2 (DANE-TA) pins the intermediate CA of "
+                f"the ACME CA {authority.name}, which such CAs change without notice, and then "
+                "no record matches the chain the server sends; prefer 3 1 1 (DANE-EE, SPKI), "
+                "which stays valid across renewals because provisioner keeps the key"
+            ]
+    return []
