@@ -110,7 +110,7 @@ def _run(
             inputs.child_ds = {**inputs.child_ds, zone_spec.name: ds}
 
     prepared.sort(key=lambda z: [zone.name for zone in spec.zones].index(z.spec.name))
-    warnings = list(inputs.warnings)
+    warnings = list(inputs.warnings) + certificates.warnings
     for zone in prepared:
         warnings += zone.plan.warnings
 
