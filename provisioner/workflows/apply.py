@@ -105,7 +105,7 @@ def _run(
         say(f"zone {zone_spec.name}")
         zone = _prepare_zone(spec, zone_spec, store, clock, inputs, dry_run=dry_run)
         prepared.append(zone)
-        ds = _ds_for_parent(zone)
+        ds = _ds_for_parent(zone, dry_run=dry_run)
         if ds is not None:
             inputs.child_ds = {**inputs.child_ds, zone_spec.name: ds}
 
@@ -271,7 +271,9 @@ def _owned_keys(store: LocalStore, zone: str) -> set:
     return result
 
 
-def _ds_for_parent(zone: PreparedZone) -> dns.rrset.RRset | None:
+def _ds_for_parent(zone: PreparedZone, *, dry_run: bool = False) -> dns.rrset.RRset | None:
+    if zone.spec.dnssec.signer == "route53":
+        return _ds_from_route53(zone, dry_run=dry_run)
     if zone.spec.dnssec.signer == "server":
         return _ds_from_server(zone)
     if zone.spec.dnssec.signer != "provisioner":
@@ -280,6 +282,21 @@ def _ds_for_parent(zone: PreparedZone) -> dns.rrset.RRset | None:
     if not ds_keys:
         raise DnssecError(f"zone {zone.spec.name} has no key marked for the parent's DS RRset")
     return ds_rrset(zone.spec.name, ds_keys, zone.spec.dnssec.ds_digests, zone.spec.dnssec.ds_ttl)
+
+
+def _ds_from_route53(zone: PreparedZone, *, dry_run: bool) -> dns.rrset.RRset | None:
+    """Make Route 53 sign the zone (unless ``dry_run``) and return the DS RRset it reports.
+
+    The signing status, keys in ACTION_NEEDED, and in a plan the steps apply would take
+    become warnings of the zone's plan.
+    """
+    from provisioner.backends.route53_dnssec import ensure_route53_signing
+
+    report = ensure_route53_signing(zone.backend, zone.spec, dry_run=dry_run)
+    if dry_run:
+        zone.plan.warnings += [f"zone {zone.spec.name}: apply will {a}" for a in report.actions]
+    zone.plan.warnings += report.warnings
+    return report.ds
 
 
 def _ds_from_server(zone: PreparedZone) -> dns.rrset.RRset | None:

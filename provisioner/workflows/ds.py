@@ -17,6 +17,11 @@ def ds_records(spec: Spec, store: LocalStore, zone: str, digests: list[int] | No
             f"zone {zone} is not in the spec",
             hint="zones: " + ", ".join(z.name for z in spec.zones),
         ) from None
+    if zone_spec.dnssec.signer == "route53":
+        from provisioner.backends.registry import make_backend
+        from provisioner.backends.route53_dnssec import route53_ds_lines
+
+        return route53_ds_lines(make_backend(spec, zone_spec, store), zone_spec)
     if zone_spec.dnssec.signer != "provisioner":
         raise DnssecError(
             f"zone {zone_spec.name} is signed by '{zone_spec.dnssec.signer}', not by provisioner",
