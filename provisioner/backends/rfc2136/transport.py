@@ -227,9 +227,10 @@ class Transport:
         if isinstance(error, dns.tsig.PeerBadKey):
             return BackendError(
                 f"{what} of zone {self.endpoint.zone}: {where} does not know the TSIG key "
-                f"{described} (BADKEY)",
-                hint="add the key to the server's configuration, or correct the key name "
-                "and algorithm in the spec or key file",
+                f"{described}, or does not allow it this {what} (BADKEY)",
+                hint="correct the key name and algorithm in the spec or key file, or add the "
+                "key to the server and allow it for the zone (BIND: update-policy and "
+                "allow-transfer; Knot: an acl with action update or transfer)",
             )
         if isinstance(error, dns.tsig.PeerBadTime):
             return BackendError(
