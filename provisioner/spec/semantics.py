@@ -17,7 +17,8 @@ Problem = tuple[tuple[Any, ...], str]
 
 def check_semantics(spec: Spec) -> list[Problem]:
     problems: list[Problem] = []
-    problems += _check_zones(spec)
+    problems += _locate_in_smimea_option(spec, _check_zones(spec))
+    problems += _check_smimea_delegations(spec)
     problems += _check_authorities(spec)
     problems += _check_mail_servers(spec)
     problems += _check_users(spec)
@@ -87,6 +88,51 @@ def _check_zones(spec: Spec) -> list[Problem]:
                         f"invalid owner name {record.name!r}: {error}",
                     )
                 )
+    return problems
+
+
+def _locate_in_smimea_option(spec: Spec, problems: list[Problem]) -> list[Problem]:
+    """Point problems of a child zone made by a ``smimea`` option at that option."""
+    indexes = {zone.name: index for index, zone in enumerate(spec.zones)}
+    located: list[Problem] = []
+    for loc, message in problems:
+        if len(loc) >= 2 and loc[0] == "zones" and isinstance(loc[1], int):
+            child = spec.zones[loc[1]]
+            if child.smimea_parent is not None:
+                loc = ("zones", indexes[child.smimea_parent], "smimea", *loc[2:])
+                message = f"child zone {child.name}: {message}"
+        located.append((loc, message))
+    return located
+
+
+def _check_smimea_delegations(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    children: dict[str, list[str]] = {}
+    for zone in spec.zones:
+        if zone.smimea_parent is not None:
+            children.setdefault(zone.smimea_parent, []).append(zone.name)
+    for index, zone in enumerate(spec.zones):
+        if zone.publish.backend == "route53" and zone.dnssec.signer == "server":
+            problems.append(
+                (
+                    ("zones", index, "dnssec", "signer"),
+                    "signer 'server' needs an rfc2136 primary; Route 53 zones use signer: "
+                    "route53 (Route 53 signs) or none",
+                )
+            )
+        option = zone.smimea
+        if option is None or not option.delegate:
+            continue
+        names = children.get(zone.name, [])
+        path = getattr(option.publish, "path", None)
+        if path is not None and len(names) > 1:
+            problems.append(
+                (
+                    ("zones", index, "smimea", "publish", "path"),
+                    f"{len(names)} child zones ({', '.join(names)}) cannot share one zone "
+                    "file; remove path to get one file per zone under the output folder",
+                )
+            )
     return problems
 
 
