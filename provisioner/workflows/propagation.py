@@ -74,6 +74,13 @@ def wait_for_zones(
     ask = query or query_serial
     outcome: dict[str, list[ServedSerial]] = {}
     for zone in result.zones:
+        # A backend whose API reports propagation (Route 53: a change is PENDING, then
+        # INSYNC) waits through that API instead of querying name servers for the serial.
+        wait_insync = getattr(zone.backend, "wait_insync", None)
+        if wait_insync is not None:
+            wait_insync()
+            outcome[zone.spec.name] = []
+            continue
         outcome[zone.spec.name] = _wait_for_zone(zone, clock, ask, poll_interval)
     return outcome
 
