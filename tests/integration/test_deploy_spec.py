@@ -203,3 +203,34 @@ def test_key_stays_out_of_output(deployed: Deployed) -> None:
     assert len(key_files) == 1
     first_body_line = key_files[0].read_text().splitlines()[1]
     assert first_body_line not in deployed.stdout
+
+
+def test_changed_zone_reaches_running_primary(running: Deployed) -> None:
+    """A record added to the spec is served after apply, then deploy with a real reload."""
+    spec = running.folder / "provisioner.yaml"
+    knot_conf = running.hosts / "ns1" / "etc/knot/knot.conf"
+    yaml = YAML()
+    document = yaml.load(spec.read_text())
+    document["zones"][0]["records"].append(
+        {"name": "deployed", "type": "TXT", "value": '"after reload"'}
+    )
+    document["deploy"]["primaries"][0]["reload_command"] = f"knotc -c {knot_conf} reload"
+    with spec.open("w") as handle:
+        yaml.dump(document, handle)
+    run_provisioner("apply", spec, cwd=running.folder, check=True)
+
+    result = run_provisioner("deploy", spec, "--limit", "ns1", "--json", cwd=running.folder)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [host["host"] for host in report["hosts"]] == ["ns1"]
+    assert "Reload the DNS server" in report["hosts"][0]["changed_tasks"]
+
+    query = dns.message.make_query("deployed.example.com.", "TXT")
+    deadline = time.monotonic() + 30
+    answer: list[Any] = []
+    while time.monotonic() < deadline and not answer:
+        response = dns.query.udp(query, "127.0.0.1", port=running.knot_port, timeout=5)
+        answer = list(response.answer)
+        if not answer:
+            time.sleep(0.2)
+    assert answer, "knotd does not serve the record added before the reload"
