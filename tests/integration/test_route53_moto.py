@@ -399,3 +399,28 @@ def test_rrsets_of_a_failed_run_are_deleted_later(
 
     served = record_sets(moto.endpoint, zone_id)
     assert not [key for key in served if key[0].startswith("t") and key[1] == "TXT"]
+
+
+def test_wait_for_zones_asks_route53(moto: MotoServer, tmp_path: Path) -> None:
+    from provisioner.workflows.propagation import wait_for_zones
+
+    create_zone(moto.endpoint)
+    spec, result = run(write_spec(tmp_path, moto.endpoint))
+
+    def no_queries(*_: object) -> Any:
+        raise AssertionError("Route 53 name servers must not be queried")
+
+    outcome = wait_for_zones(spec, result, ManualClock(START), query=no_queries)
+
+    assert outcome == {"example.com.": []}
+
+
+def test_cli_apply_then_plan_is_clean(moto: MotoServer, tmp_path: Path, cli: Any) -> None:
+    create_zone(moto.endpoint)
+    spec_path = write_spec(tmp_path, moto.endpoint)
+
+    applied = cli("apply", spec_path, "--json", check=True)
+    planned = cli("plan", spec_path, "--detailed-exitcode")
+
+    assert '"create"' in applied.stdout
+    assert planned.returncode == 0, planned.stdout + planned.stderr
