@@ -1,9 +1,9 @@
 """Drive a rollover through the simulated world, as cron would: apply, then rollover run.
 
 ``simulate`` runs everything in this process. With ``crash=True`` every tick runs in a forked
-child that kills itself (SIGKILL) right after a chosen write of rollover state; the driver
-moves that point forward by one after each crash, so the run is killed once after every
-persisted step and resumed by the next child.
+child that kills itself (SIGKILL) right after its n-th write of rollover state; after each
+crash the same tick runs again with n + 1, until a child completes the tick. So every tick is
+killed once after each of its persisted writes, and resumed by the next child.
 """
 
 from __future__ import annotations
@@ -76,10 +76,8 @@ def _tick(spec_path: Path, world: World, kind: str | None, on_persist: Any) -> d
     }
 
 
-def _in_child(
-    spec_path: Path, world: World, kind: str | None, crash_at: int, counter: Path
-) -> dict[str, Any]:
-    """Run one tick in a forked child that SIGKILLs itself at persist number ``crash_at``."""
+def _in_child(spec_path: Path, world: World, kind: str | None, crash_at: int) -> dict[str, Any]:
+    """Run one tick in a forked child that SIGKILLs itself at its persist number ``crash_at``."""
     import json
 
     read_end, write_end = os.pipe()
@@ -88,11 +86,12 @@ def _in_child(
         os.close(read_end)
         code = 0
         try:
+            persisted = 0
 
             def on_persist(rollover_id: str, state: str) -> None:
-                count = int(counter.read_text()) + 1 if counter.exists() else 1
-                counter.write_text(str(count))
-                if count == crash_at:
+                nonlocal persisted
+                persisted += 1
+                if persisted == crash_at:
                     os.kill(os.getpid(), signal.SIGKILL)
 
             summary = _tick(spec_path, world, kind, on_persist)
@@ -129,7 +128,6 @@ def simulate(
     settle = max(timings.ds_ttl, timings.dnskey_ttl, timings.ttl, timings.tlsa_ttl)
     clock.advance(2 * settle + timings.parent_propagation)
 
-    counter = folder / "persist-count"
     crash_at = 1
     crashes = 0
     pending_kind: str | None = kind
@@ -137,7 +135,7 @@ def simulate(
     small_step = max(1, min(timings.propagation, timings.parent_propagation))
     for _ in range(MAX_TICKS):
         if crash:
-            summary = _in_child(spec_path, world, pending_kind, crash_at, counter)
+            summary = _in_child(spec_path, world, pending_kind, crash_at)
             world.reload()
             if summary.get("killed"):
                 crashes += 1
@@ -146,7 +144,7 @@ def simulate(
                     rollover_id = _started_id(spec_path) or ""
                     pending_kind = None if rollover_id else pending_kind
                 continue
-            crash_at = max(crash_at, int(counter.read_text()) + 1 if counter.exists() else 1)
+            crash_at = 1
         else:
             summary = _tick(spec_path, world, pending_kind, None)
         if pending_kind is not None:
