@@ -142,12 +142,16 @@ def plan_placeholder(
 ) -> pki_ca.IssuedCertificate:
     """Return an in-memory stand-in for an ACME certificate, for plan (which contacts no CA).
 
-    It has ``key`` and a throwaway issuing CA, so DANE records of any usage can be derived;
-    records with selector 1 (SPKI) of the end entity equal those of the real certificate.
+    It has ``key`` and a throwaway root and issuing CA, so DANE records of any usage can be
+    derived; records with selector 1 (SPKI) of the end entity equal those of the real one.
     """
     root_key = generate_private_key("ecdsa-p256")
-    root = pki_ca.create_root_ca("provisioner plan placeholder", root_key, clock)
-    return pki_ca.issue_server_certificate(root, key, list(hosts), clock, validity=validity)
+    root = pki_ca.create_root_ca("provisioner plan placeholder root", root_key, clock)
+    issuing_key = generate_private_key("ecdsa-p256")
+    issuing = pki_ca.create_intermediate_ca(
+        root, "provisioner plan placeholder issuing CA", issuing_key, clock
+    )
+    return pki_ca.issue_server_certificate(issuing, key, list(hosts), clock, validity=validity)
 
 
 # --- account ----------------------------------------------------------------------------------

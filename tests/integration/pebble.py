@@ -405,8 +405,8 @@ mail_servers:
 """
 
 
-@pytest.fixture
-def bind(tmp_path: Path) -> Iterator[Bind]:
+@pytest.fixture(name="bind")
+def bind_fixture(tmp_path: Path) -> Iterator[Bind]:
     require("named", "rndc")
     server = Bind(tmp_path / "bind")
     server.start()
@@ -421,8 +421,8 @@ def start_pebble(tmp_path: Path, dns_port: int, **options: object) -> Pebble:
     return server
 
 
-@pytest.fixture
-def pebble(tmp_path: Path, bind: Bind) -> Iterator[Pebble]:
+@pytest.fixture(name="pebble")
+def pebble_fixture(tmp_path: Path, bind: Bind) -> Iterator[Pebble]:
     server = start_pebble(tmp_path, bind.port)
     yield server
     server.stop()
