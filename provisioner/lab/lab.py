@@ -65,6 +65,7 @@ class Lab:
         self.resolver: UnboundResolver | None = None
         self.organisations: list[Organisation] = []
         self._spec: Spec | None = None
+        self._down = False
 
     # --- the spec ---------------------------------------------------------------------------
 
@@ -168,12 +169,18 @@ class Lab:
 
     def up(self) -> None:
         """Apply the spec, then start the name servers, the resolver and both MTAs."""
+        self._down = False
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.write_spec()
         log.info("applying %s", self.spec_path)
         self.apply()
         self._build()
         anchor = self.root_trust_anchor()
+        root_servers = "".join(
+            f"{self.spec.zone('.').nameserver_names()[0]} 60 IN A {address}\n"
+            for address in self.nsd["."].addresses
+        )
+        self.anchor_file.write_text(anchor + root_servers)
 
         self.namespace.create(RESOLVER_ADDRESS)
         self._save_state()
@@ -218,18 +225,46 @@ class Lab:
         )
         return result.stdout
 
+    @property
+    def anchor_file(self) -> Path:
+        """The root's DS and its server addresses, for `provisioner check --trust-anchor`."""
+        return self.workdir / "trust-anchor.txt"
+
+    def run_in_namespace(self, *arguments: str, timeout: float = 120):  # type: ignore[no-untyped-def]
+        """Run a provisioner command inside the namespace and return the completed process."""
+        return self.namespace.run(
+            provisioner_command(*arguments), check=False, timeout=timeout, cwd=self.workdir
+        )
+
+    def check(self) -> dict[str, object]:
+        """Run `provisioner check` on the lab spec from inside the namespace; return its JSON."""
+        result = self.run_in_namespace(
+            "check", str(self.spec_path), "--json", "--trust-anchor", str(self.anchor_file)
+        )
+        try:
+            report: dict[str, object] = json.loads(result.stdout)
+        except json.JSONDecodeError as error:
+            raise LabError(
+                f"provisioner check printed no JSON report (status {result.returncode}): "
+                f"{result.stderr.strip()[-1000:]}"
+            ) from error
+        return report
+
     def _save_state(self) -> None:
         state = {"namespace": self.namespace.name, "spec": str(self.spec_path)}
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
     def down(self) -> None:
         """Stop everything in the namespace and delete it; safe to call more than once."""
+        if self._down:
+            return
         for organisation in self.organisations:
             try:
                 organisation.postfix.stop()
             except (LabError, subprocess.SubprocessError, OSError) as error:
                 log.warning("stopping Postfix %s failed: %s", organisation.mx_host, error)
         self.namespace.delete()
+        self._down = True
         log.info("lab in %s is down", self.workdir)
 
     @classmethod
