@@ -44,7 +44,7 @@ _PUBLISHED_KSK_STATUSES = ("ACTIVE", "ACTION_NEEDED")
 
 @dataclass
 class SigningReport:
-    """What the route53 signer found and did for one zone."""
+    """The signing status, DS RRset, actions and warnings of the route53 signer for one zone."""
 
     zone: str
     serve_signature: str

@@ -302,7 +302,6 @@ users:
 def test_make_client_uses_endpoint(moto: MotoServer) -> None:
     client = make_client("route53", Route53Publish(backend="route53", endpoint_url=moto.endpoint))
     assert client.meta.endpoint_url == moto.endpoint
-    assert dns.name.from_text("example.com.")  # the client answers below
     assert client.list_hosted_zones()["HostedZones"] == []
 
 

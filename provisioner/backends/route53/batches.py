@@ -67,9 +67,9 @@ def route53_changes(changes: Iterable[RRsetChange], limits: BatchLimits) -> list
     """Turn the plan's RRset changes into Route 53 changes.
 
     A deletion carries the RRset exactly as Route 53 serves it, because Route 53 rejects a
-    DELETE whose values or TTL differ. An update is an UPSERT, unless the doubled count of an
-    UPSERT exceeds a batch; then it becomes a DELETE of the served RRset and a CREATE of the
-    new one, which can land in different batches.
+    DELETE whose values or TTL differ. An update is an UPSERT. When the doubled count of that
+    UPSERT exceeds a batch, the update becomes a DELETE of the served RRset and a CREATE of
+    the new one, which can land in different batches.
     """
     result: list[Change] = []
     for change in changes:

@@ -21,8 +21,8 @@ from provisioner.spec.models import Route53Publish
 
 log = logging.getLogger(__name__)
 
-# Route 53 answers Throttling and PriorRequestNotComplete (HTTP 400) when requests come too
-# fast or a change to the same hosted zone is still being applied; KMS answers
+# Route 53 returns Throttling or PriorRequestNotComplete (HTTP 400) when requests come too
+# fast or a change to the same hosted zone is still being applied. KMS returns
 # ThrottlingException. The 5xx codes are transient service errors.
 RETRYABLE_CODES = frozenset(
     {
@@ -98,7 +98,7 @@ class Caller:
     def call(self, client: Any, operation: str, **parameters: Any) -> dict[str, Any]:
         """Run ``client.operation(**parameters)``; raise ClientError for non-transient errors.
 
-        Errors that are not AWS answers (no credentials, endpoint unreachable) become a
+        Errors that are not AWS error responses (no credentials, endpoint unreachable) become a
         BackendError.
         """
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -115,7 +115,7 @@ class Caller:
                 delay = self.rng.uniform(0, ceiling)
                 self.retries += 1
                 log.warning(
-                    "%s answered %s (attempt %d of %d); retrying in %.1f s",
+                    "%s returned %s (attempt %d of %d); retrying in %.1f s",
                     operation,
                     code,
                     attempt,
