@@ -2,7 +2,7 @@
 
 A key comes from a BIND key file (``key "name" { algorithm hmac-sha256; secret "..."; };``,
 the format that ``tsig-keygen`` writes and ``named.conf`` includes) or from an environment
-variable that holds the base64 secret; never from the spec's text. The secret is kept out
+variable that contains the base64 secret; never from the spec's text. The secret is kept out
 of ``repr`` and of every log line and message.
 """
 
@@ -103,7 +103,7 @@ def load_tsig_key(
 ) -> TsigKey:
     """Read a TSIG key from a BIND key file or from the environment variable ``secret_env``.
 
-    With a key file, ``name`` selects the key when the file holds several, and the file's
+    With a key file, ``name`` selects the key when the file contains several, and the file's
     algorithm clause wins over ``algorithm``. hmac-sha1 and hmac-md5 need ``allow_weak`` and
     log a warning. Raises BackendError naming the file or variable and what to fix.
     """
@@ -190,7 +190,7 @@ def _from_key_file(path: Path, name: str | None) -> tuple[str, str, str, str]:
         if len(entries) > 1:
             names = ", ".join(entry.name for entry in entries)
             raise BackendError(
-                f"the TSIG {origin} holds several keys ({names})",
+                f"the TSIG {origin} contains several keys ({names})",
                 hint="give the key's 'name' in the spec",
             )
         chosen = entries[0]

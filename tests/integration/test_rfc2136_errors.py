@@ -157,7 +157,7 @@ def test_update_refused_for_transfer_only_key(tmp_path: Path) -> None:
         try:
             code, output = cli_apply(setup)
             assert code == 1
-            # Knot answers a key that its acl does not allow with BADKEY; BIND with REFUSED.
+            # Knot responds BADKEY to a key that its acl does not allow (BIND: REFUSED).
             assert "UPDATE of zone example.test." in output
             assert "BADKEY" in output
         finally:

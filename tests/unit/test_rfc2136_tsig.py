@@ -58,7 +58,7 @@ def test_key_chosen_by_name(tmp_path: Path) -> None:
 
 
 def test_several_keys_need_name(tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match="holds several keys"):
+    with pytest.raises(BackendError, match="contains several keys"):
         load(key_file=write(tmp_path, KEY_FILE))
 
 

@@ -1,6 +1,6 @@
 """Rfc2136Backend: edit a zone on a primary server by AXFR and RFC 2136 UPDATE with TSIG.
 
-The SOA serial. When the server signs (signer ``server``) or nobody signs (``none``), the
+The SOA serial. When the server signs (signer ``server``) or the zone is unsigned (``none``), the
 server owns the serial: every UPDATE makes it increment the serial itself (BIND's
 serial-update-method, Knot's serial-policy), so provisioner compares SOA RRsets without the
 serial and sends an SOA only when another SOA field changed, with the served serial plus one.
@@ -97,9 +97,9 @@ class Rfc2136Backend:
     def comparable(self, current: ZoneData | None, desired: ZoneData) -> ZoneData | None:
         """Return ``current`` as the planner should compare it with ``desired``.
 
-        When the server signs, its DNSSEC records are its own and are left out; when the server
-        owns the serial, the served SOA takes the desired serial so that only the other SOA
-        fields count.
+        When the server signs, its DNSSEC records are its own and are left out. When the server
+        owns the serial, the served SOA takes the desired serial, so only the other SOA fields
+        count.
         """
         if current is None or self.signer == "provisioner":
             return current

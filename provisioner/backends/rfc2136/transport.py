@@ -1,7 +1,7 @@
 """The wire side of the rfc2136 backend: AXFR, SOA queries and UPDATE messages over TCP.
 
 Every exchange is signed with TSIG when a key is configured. Timeouts, refused connections
-and SERVFAIL are retried with exponential backoff; every other failure becomes a
+and SERVFAIL are retried with exponential backoff. Every other failure becomes a
 BackendError that names the server, the zone, the key and what to fix.
 """
 
@@ -56,7 +56,7 @@ class _Retryable(Exception):
 
 @dataclass
 class Endpoint:
-    """Where the primary listens, and the keys for updates and for transfers."""
+    """The primary's address and port, and the TSIG keys for updates and for transfers."""
 
     zone: dns.name.Name
     server: str
@@ -277,7 +277,7 @@ class Transport:
             )
         if rcode == dns.rcode.NOTZONE:
             return BackendError(
-                f"{where} answered NOTZONE to an {what} of zone {zone}: a record lies outside "
+                f"{where} responded NOTZONE to the {what} of zone {zone}: a record lies outside "
                 "the zone",
                 hint="the server's zone is probably a different one (check the zone name)",
             )
@@ -287,6 +287,6 @@ class Transport:
                 hint="the server must be a primary that accepts dynamic updates",
             )
         return BackendError(
-            f"{where} answered {name} to the {what} of zone {zone}",
+            f"{where} responded {name} to the {what} of zone {zone}",
             hint="read the server's log for the reason",
         )
