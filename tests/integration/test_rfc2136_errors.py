@@ -5,6 +5,8 @@ leaves the state store as it was, and the next apply after the fault is removed 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 from provisioner.backends.rfc2136 import transport
 from provisioner.cli.main import app
+from tests.conftest import require_tool
 from tests.integration.dnsservers import TsigKeyConfig, ZoneConfig, start_knot
 from tests.integration.test_rfc2136_apply import MODES, Setup, start_setup
 
@@ -206,3 +209,23 @@ def test_concurrent_edit_elsewhere_is_replanned(knot_setup: Setup, monkeypatch) 
     served = knot_setup.server.query("www.example.test.", "A", tcp=True).answer[0]
     assert {r.address for r in served} == {"192.0.2.30"}
     assert knot_setup.server.query("other.example.test.", "TXT", tcp=True).answer
+
+
+def test_clock_skew_is_badtime(knot_setup: Setup) -> None:
+    require_tool("faketime")
+    before = prepare_fault(knot_setup)
+
+    skewed = subprocess.run(
+        ["faketime", "-f", "+2h", sys.executable, "-m", "provisioner", "apply"]
+        + [str(knot_setup.spec_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert skewed.returncode == 1
+    assert "BADTIME" in skewed.stdout + skewed.stderr
+    assert "synchronise both clocks" in skewed.stdout + skewed.stderr
+    assert store_snapshot(knot_setup) == before
+    assert_converges(knot_setup)
