@@ -827,3 +827,20 @@ def spki_sha256(certificate: x509.Certificate) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()
+
+
+def live_engine(
+    spec: Spec, store: LocalStore, clock: Clock, *, dns_port: int = 53
+) -> RolloverEngine:
+    """Return an engine that observes the real name servers and MTAs and publishes with apply."""
+    from provisioner.rollover.observe import LiveObserver
+
+    return RolloverEngine(spec, store, clock, LiveObserver(clock, dns_port=dns_port))
+
+
+def write_timeline(engine: RolloverEngine, rollover_id: str, path: os.PathLike[str] | str) -> None:
+    """Write the SVG timeline of one rollover to ``path``."""
+    from provisioner.rollover.timeline import render_svg
+    from provisioner.store.atomic import write_atomic
+
+    write_atomic(path, render_svg(engine.record(rollover_id), engine.clock.now()))

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from model.driver import simulate
 from model.test_rollover_model import check, final_rollover, spec_options
 from model.world import CHILD, SECONDS
-
 from provisioner.spec.loader import load_spec
 from provisioner.store.local import LocalStore
 

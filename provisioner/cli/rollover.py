@@ -1,0 +1,149 @@
+"""``provisioner rollover start|status|run|abort|timeline``: thin wrappers over the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from provisioner.cli import context, output
+from provisioner.errors import RolloverError
+from provisioner.workflows.rollover import RolloverStatus, live_engine, write_timeline
+
+rollover_app = typer.Typer(help="Start, advance and inspect key and certificate rollovers.")
+
+SpecArgument = typer.Argument(..., help="the spec file (YAML)")
+DnsPort = typer.Option(53, "--dns-port", help="port of the name servers to observe (labs)")
+
+
+@rollover_app.command("start")
+def start(
+    spec_path: Path = SpecArgument,
+    zone: str | None = typer.Option(None, "--zone", help="zone whose DNSSEC key to roll"),
+    key: str | None = typer.Option(None, "--key", help="ksk, zsk, csk or algorithm"),
+    algorithm: int | None = typer.Option(None, "--algorithm", help="new algorithm number"),
+    method: str = typer.Option("double-ds", "--method", help="KSK method: double-ds, double-ksk"),
+    mx: str | None = typer.Option(None, "--mx", help="MX host whose certificate to roll"),
+    user: str | None = typer.Option(None, "--user", help="mail address whose certificate to roll"),
+    dns_port: int = DnsPort,
+) -> None:
+    """Start one rollover and run its first step."""
+
+    def run() -> str:
+        chosen = [value is not None for value in (zone, mx, user)]
+        if sum(chosen) != 1:
+            raise RolloverError(
+                "give exactly one of --zone ZONE --key KIND, --mx HOST or --user ADDRESS"
+            )
+        spec = context.load(spec_path)
+        with context.open_store(spec) as store:
+            engine = live_engine(spec, store, context.clock(), dns_port=dns_port)
+            if zone is not None:
+                if key is None:
+                    raise RolloverError("--zone needs --key ksk|zsk|csk|algorithm")
+                return engine.start_dnssec(zone, key, algorithm=algorithm, method=method)
+            if mx is not None:
+                return engine.start_mx(mx)
+            assert user is not None
+            return engine.start_user(user)
+
+    rollover_id = context.guarded(run)
+    output.stdout().print(f"started rollover {output.escape(rollover_id)}")
+
+
+@rollover_app.command("status")
+def status(
+    spec_path: Path = SpecArgument,
+    json_output: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Show each rollover, its state, what it waits for and when its next step may run."""
+
+    def run() -> list[RolloverStatus]:
+        spec = context.load(spec_path)
+        with context.open_store(spec) as store:
+            return live_engine(spec, store, context.clock()).status()
+
+    statuses = context.guarded(run, json_output=json_output)
+    if json_output:
+        output.print_json({"ok": True, "rollovers": [s.as_dict() for s in statuses]})
+        return
+    _render(statuses)
+
+
+@rollover_app.command("run")
+def run_command(
+    spec_path: Path = SpecArgument,
+    json_output: bool = typer.Option(False, "--json", help="print JSON"),
+    dns_port: int = DnsPort,
+) -> None:
+    """Advance every rollover as far as is safe now, start due ones, and exit (for cron/CI)."""
+
+    def run():  # type: ignore[no-untyped-def]
+        spec = context.load(spec_path)
+        with context.open_store(spec) as store:
+            return live_engine(spec, store, context.clock(), dns_port=dns_port).run()
+
+    report = context.guarded(run, json_output=json_output)
+    if json_output:
+        output.print_json({"ok": not report.errors, **report.as_dict()})
+    else:
+        for message in report.emergencies:
+            output.error(message)
+        for message in report.errors:
+            output.error(message)
+        _render(report.statuses)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@rollover_app.command("abort")
+def abort(
+    spec_path: Path = SpecArgument,
+    rollover_id: str = typer.Argument(..., help="the rollover id from 'rollover status'"),
+) -> None:
+    """Back out a rollover where that is still safe; otherwise say why not."""
+
+    def run() -> str:
+        spec = context.load(spec_path)
+        with context.open_store(spec) as store:
+            return live_engine(spec, store, context.clock()).abort(rollover_id)
+
+    output.stdout().print(output.escape(context.guarded(run)))
+
+
+@rollover_app.command("timeline")
+def timeline(
+    spec_path: Path = SpecArgument,
+    rollover_id: str = typer.Argument(..., help="the rollover id from 'rollover status'"),
+    output_path: Path = typer.Option(..., "--output", "-o", help="SVG file to write"),
+) -> None:
+    """Draw the plan of a rollover (each key or record, its states, the waits) as SVG."""
+
+    def run() -> None:
+        spec = context.load(spec_path)
+        with context.open_store(spec) as store:
+            write_timeline(live_engine(spec, store, context.clock()), rollover_id, output_path)
+
+    context.guarded(run)
+    output.stdout().print(f"wrote {output.escape(str(output_path))}")
+
+
+def _render(statuses: list[RolloverStatus]) -> None:
+    from rich.table import Table
+
+    if not statuses:
+        output.stdout().print("no rollovers")
+        return
+    table = Table("id", "state", "step", "next step at", "waiting for")
+    for item in statuses:
+        waiting = item.waiting_for
+        if item.stuck:
+            waiting = f"STUCK: {item.stuck}"
+        table.add_row(
+            output.escape(item.id),
+            item.state,
+            item.step,
+            item.next_step_at.isoformat(timespec="seconds") if item.next_step_at else "-",
+            output.escape(waiting),
+        )
+    output.stdout().print(table)
