@@ -206,23 +206,31 @@ class CheckRun:
                 )
 
     def name_servers(self, zone: ZoneTarget) -> list[Server]:
-        if zone.servers:
-            return list(zone.servers)
+        """Return the addresses of every name server: those given, and those of the served
+        NS RRset that the target does not list (resolved, on the target's DNS port)."""
+        servers = list(zone.servers)
+        listed = {dns.name.from_text(s.name) for s in servers if s.name}
         ns = self.validator.validate(zone.name, dns.rdatatype.NS)
-        if ns.rrset is None:
+        if ns.rrset is None or ns.security == Security.BOGUS:
+            if servers:
+                return servers
             raise CheckError(
                 f"cannot find the NS RRset of {zone.name}: {ns.reason}",
-                hint="list the zone's name servers in the spec",
+                hint="list the zone's name servers with their addresses in the spec",
             )
-        servers: list[Server] = []
+        seen = {(s.address, s.port) for s in servers}
         port = self.target.dns_port
         for rdata in ns.rrset:
+            if rdata.target in listed:
+                continue
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 found = self.validator.validate(rdata.target, rdtype)
-                if found.rrset is not None:
-                    servers.extend(
-                        Server(r.address, port, rdata.target.to_text()) for r in found.rrset
-                    )
+                if found.rrset is None:
+                    continue
+                for record in found.rrset:
+                    if (record.address, port) not in seen:
+                        seen.add((record.address, port))
+                        servers.append(Server(record.address, port, rdata.target.to_text()))
         return servers
 
     def check_serials(self, zone: ZoneTarget) -> None:

@@ -396,17 +396,25 @@ def start_unbound(
     directory: Path,
     address: str,
     port: int,
-    stub: str,
-    stub_addresses: list[str],
+    stubs: dict[str, list[str]],
     stub_port: int,
     anchor_text: str,
     prefix: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a validating Unbound that reaches ``stub`` through a stub-zone."""
+    """Start a validating Unbound that reaches each zone of ``stubs`` through a stub-zone.
+
+    Every zone cut needs its own stub-zone: a referral's glue carries no port, so Unbound
+    would otherwise ask the child's servers on port 53.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     anchor = directory / "anchor.ds"
     anchor.write_text(anchor_text + "\n")
-    stub_lines = "\n".join(f"    stub-addr: {a}@{stub_port}" for a in stub_addresses)
+    stub_blocks = []
+    for zone, addresses in stubs.items():
+        lines = [f'stub-zone:\n    name: "{zone}"']
+        lines.extend(f"    stub-addr: {a}@{stub_port}" for a in addresses)
+        stub_blocks.append("\n".join(lines))
+    first = next(iter(stubs))
     config = directory / "unbound.conf"
     config.write_text(
         f"""server:
@@ -426,19 +434,17 @@ def start_unbound(
     access-control: 127.0.0.0/8 allow
     module-config: "validator iterator"
     cache-max-ttl: 0
-    local-zone: "{stub}" nodefault
+    local-zone: "{first}" nodefault
 remote-control:
     control-enable: no
-stub-zone:
-    name: "{stub}"
-{stub_lines}
+{chr(10).join(stub_blocks)}
 """
     )
     log = directory / "unbound.log"
     command = [*(prefix or []), "unbound", "-d", "-c", str(config)]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for_dns(address, port, stub, process, log, prefix)
+    wait_for_dns(address, port, first, process, log, prefix)
     return process
 
 
@@ -534,8 +540,7 @@ class Lab:
                 self.directory / "unbound",
                 address,
                 port or self.port,
-                PARENT,
-                [NS1],
+                {PARENT: [NS1], CHILD: [NS1, NS2], UNSIGNED: [NS1]},
                 self.port,
                 self.parent_keys.ds(),
                 self.prefix,

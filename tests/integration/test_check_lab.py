@@ -44,7 +44,12 @@ def target_for(lab: Lab, *, resolver: bool = False) -> CheckTarget:
     anchor = TrustAnchor(dns.name.from_text(PARENT), ds=ds, servers=[Server(NS1, lab.port)])
     child = dns.name.from_text(CHILD)
     return CheckTarget(
-        zones=[ZoneTarget(child, [Server(NS1, lab.port, "ns1"), Server(NS2, lab.port, "ns2")])],
+        zones=[
+            ZoneTarget(
+                child,
+                [Server(NS1, lab.port, f"ns1.{CHILD}"), Server(NS2, lab.port, f"ns2.{CHILD}")],
+            )
+        ],
         mx_hosts=[
             MxTarget(dns.name.from_text(f"mx1.{CHILD}"), child, port=lab.smtp_port, addresses=[MX1])
         ],
@@ -242,7 +247,7 @@ def test_name_server_with_older_serial(lab: Lab) -> None:
     assert report.exit_code == 1
     serial = [f for f in report.by_status(Status.FAIL) if f.check == "zone.serial"]
     assert len(serial) == 1
-    assert serial[0].server == f"ns2 ({NS2}:{lab.port})"
+    assert serial[0].server == f"ns2.{CHILD} ({NS2}:{lab.port})"
     assert "serves serial 2026120401, older than 2026120402" in serial[0].message
 
 
@@ -314,3 +319,18 @@ def test_dnskey_trust_anchor_not_served(lab: Lab) -> None:
     keys = validator_for(lab, dnskey_anchor(lab, stranger.ksk)).keys(dns.name.from_text(PARENT))
     assert keys.security == Security.BOGUS
     assert "is not in the DNSKEY RRset" in keys.reason
+
+
+def test_lagging_server_found_through_ns(lab: Lab) -> None:
+    lab.serve(
+        lab.sign_parent(),
+        lab.sign_child(serial=2026120402),
+        child_secondary=lab.sign_child(serial=2026120401),
+    )
+    target = target_for(lab)
+    target.zones[0].servers = []  # learn the servers from the served NS RRset
+    with smtp(lab):
+        report = run_checks(target, SystemClock())
+    serial = [f for f in report.findings if f.check == "zone.serial"]
+    assert [f.status for f in serial] == [Status.OK, Status.FAIL]
+    assert serial[1].server == f"ns2.{CHILD} ({NS2}:{lab.port})"
