@@ -46,7 +46,8 @@ def build_targets(
         servers: list[Server] = []
         for entry in zone.nameservers:
             if isinstance(entry, NameServer):
-                servers.extend(Server(address, dns_port, entry.name) for address in entry.addresses)
+                host = dns.name.from_text(entry.name).to_text()
+                servers.extend(Server(address, dns_port, host) for address in entry.addresses)
         target.zones.append(ZoneTarget(dns.name.from_text(zone.name), servers))
 
     for server in spec.mail_servers:
