@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.dnssec
 import dns.flags
 import dns.name
 import dns.rdatatype
@@ -275,3 +276,59 @@ def test_bind_with_provisioner_signing_rejected(tmp_path: Path, cli) -> None:
 def test_dnssec_types_of_server_mode() -> None:
     assert dns.rdatatype.RdataType.TLSA not in SERVER_DNSSEC_TYPES
     assert dns.name.from_text(ZONE).is_absolute()
+
+
+@pytest.mark.parametrize("server_type", ["bind", "knot"])
+def test_parent_gets_ds_of_signing_server(tmp_path: Path, server_type: str) -> None:
+    key = TsigKeyConfig.generate("provisioner-update")
+    (tmp_path / "spec" / "keys").mkdir(parents=True)
+    key.write_key_file(tmp_path / "spec" / "keys" / "update.key")
+    zones = [
+        ZoneConfig("test.", update_key=key.name, signing=True),
+        ZoneConfig(ZONE, update_key=key.name, signing=True),
+    ]
+    start = start_bind if server_type == "bind" else start_knot
+    server = start(tmp_path / "server", zones=zones, keys=[key])
+    publish = (
+        "    dnssec: {signer: server}\n"
+        f"    publish: {{backend: rfc2136, server: 127.0.0.1, port: {server.port},"
+        f" server_type: {server_type}, tsig: {{key_file: keys/update.key}}}}\n"
+    )
+    spec_path = tmp_path / "spec" / "provisioner.yaml"
+    spec_path.write_text(
+        "version: 1\nstate: state\noutput: out\nzones:\n"
+        "  - name: test.\n    nameservers: [ns1.test.]\n"
+        "    records:\n      - {name: example, type: NS, value: ns1.example.test.}\n"
+        + publish
+        + "  - name: example.test.\n    nameservers: [ns1.example.test.]\n"
+        + publish
+        + "mail_servers:\n  - host: mx1.example.test\n    addresses: [127.0.0.25]\n"
+        "    certificate: {self_signed: true}\n"
+    )
+    try:
+        spec = load_spec(spec_path)
+        with LocalStore(spec.state_dir()) as store:
+            apply(spec, store, SystemClock())
+
+        served_ds = server.query(ZONE, "DS", tcp=True).answer
+        assert served_ds, "the parent serves no DS RRset for the child"
+        child_keys = server.query(ZONE, "DNSKEY", tcp=True).answer[0]
+        tags = {dns.dnssec.key_id(r) for r in child_keys if r.flags & 1}
+        assert {r.key_tag for r in served_ds[0]} <= tags
+
+        parent_keys = server.query("test.", "DNSKEY", tcp=True).answer[0]
+        anchors = [f"test. 3600 IN DNSKEY {r.to_text()}" for r in parent_keys if r.flags & 1]
+        resolver = start_unbound(
+            tmp_path / "unbound",
+            stubs={"test.": (server.address, server.port)},
+            trust_anchors=anchors,
+        )
+        try:
+            response = resolver.query(TLSA_OWNER, "TLSA", dnssec=True)
+            log = resolver.log_text()[-2000:]
+            assert response.answer, f"no TLSA answer: {log}"
+            assert response.flags & dns.flags.AD, f"chain from test. not validated: {log}"
+        finally:
+            resolver.stop()
+    finally:
+        server.stop()
