@@ -212,3 +212,24 @@ def test_mx_value_keeps_absolute_name() -> None:
     )
 
     assert next(iter(parsed)).exchange == dns.name.from_text("mx1.example.com.")
+
+
+def test_txt_escapes_become_octal() -> None:
+    rrset = dns.rrset.from_text("t.example.com.", 300, "IN", "TXT", '"caf\\233 \\"q\\" a\\\\123"')
+
+    (record,) = to_record_set(rrset)["ResourceRecords"]
+
+    assert record["Value"] == '"caf\\351 \\"q\\" a\\\\123"'
+
+
+def test_octal_txt_escapes_read() -> None:
+    parsed = from_record_set(
+        {
+            "Name": "t.example.com.",
+            "Type": "TXT",
+            "TTL": 300,
+            "ResourceRecords": [{"Value": '"caf\\351"'}],
+        }
+    )
+
+    assert next(iter(parsed)).strings == (b"caf\xe9",)

@@ -49,6 +49,12 @@ SUPPORTED_TYPES = frozenset(
 MAX_VALUE_CHARACTERS = 4000
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+# One escape sequence in a character-string: three digits, or any single escaped character.
+_STRING_ESCAPE = re.compile(r"\\(\d{3}|.)", re.DOTALL)
+
+# Types whose values contain character-strings. Route 53 reads and writes an escaped byte in
+# them as three octal digits, dnspython as three decimal digits.
+_STRING_TYPES = frozenset({dns.rdatatype.TXT, dns.rdatatype.SPF, dns.rdatatype.CAA})
 _PLAIN_LABEL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -81,8 +87,31 @@ def encode_name(name: dns.name.Name) -> str:
 
 
 def rdata_value(rdata: dns.rdata.Rdata) -> str:
-    """Return the zone-file text of one RR's data, with names absolute and hex unbroken."""
-    return rdata.to_text(origin=None, relativize=False, chunksize=0)
+    """Return one RR's data as a Route 53 Value: names absolute, hex unbroken, octal escapes."""
+    text = rdata.to_text(origin=None, relativize=False, chunksize=0)
+    if rdata.rdtype in _STRING_TYPES:
+        text = _convert_escapes(text, from_base=10, to_base=8)
+    return text
+
+
+def parse_value(rdtype: dns.rdatatype.RdataType, value: str) -> dns.rdata.Rdata:
+    """Parse one Route 53 Value of type ``rdtype``; names in it are absolute."""
+    if rdtype in _STRING_TYPES:
+        value = _convert_escapes(value, from_base=8, to_base=10)
+    return dns.rdata.from_text(IN, rdtype, value, origin=dns.name.root, relativize=False)
+
+
+def _convert_escapes(text: str, *, from_base: int, to_base: int) -> str:
+    """Rewrite the three-digit escapes of ``text`` from one base to the other."""
+
+    def convert(match: re.Match[str]) -> str:
+        escaped = match.group(1)
+        if len(escaped) != 3:
+            return match.group(0)
+        byte = int(escaped, from_base)
+        return "\\" + (f"{byte:03o}" if to_base == 8 else f"{byte:03d}")
+
+    return _STRING_ESCAPE.sub(convert, text)
 
 
 def to_record_set(rrset: dns.rrset.RRset) -> dict[str, Any]:
@@ -104,7 +133,7 @@ def from_record_set(record_set: dict[str, Any]) -> dns.rrset.RRset:
     for record in record_set.get("ResourceRecords", []):
         value = record["Value"]
         try:
-            rdata = dns.rdata.from_text(IN, rdtype, value, origin=dns.name.root, relativize=False)
+            rdata = parse_value(rdtype, value)
         except Exception as error:  # dnspython raises several types for bad rdata
             raise BackendError(
                 f"Route 53 returned a {record_set['Type']} value at {name} that cannot be "
