@@ -185,10 +185,14 @@ class Pebble:
         return f"https://{ADDRESS}:{self.port}/dir"
 
     def start(self) -> None:
+        """Start Pebble; a restart keeps the ports and TLS material but loses every account."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.ca_bundle, cert, key = write_tls_material(self.workdir)
-        self.port = free_port()
-        self.management_port = free_port()
+        cert = self.workdir / "tls-cert.pem"
+        key = self.workdir / "tls-key.pem"
+        if not self.port:
+            self.ca_bundle, cert, key = write_tls_material(self.workdir)
+            self.port = free_port()
+            self.management_port = free_port()
         settings: dict[str, object] = {
             "listenAddress": f"{ADDRESS}:{self.port}",
             "managementListenAddress": f"{ADDRESS}:{self.management_port}",

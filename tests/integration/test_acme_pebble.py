@@ -207,17 +207,47 @@ def test_eab_required_but_missing(tmp_path: Path, bind: Bind) -> None:
     assert_no_challenge(bind)
 
 
-def test_eab_from_environment(tmp_path: Path, bind: Bind, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_ACME_EAB_HMAC", EAB_HMAC_KEY)
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_eab_registers(
+    tmp_path: Path, bind: Bind, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
     requiring = start_pebble(tmp_path, bind.port, eab_required=True)
     try:
-        spec = write_spec(tmp_path, spec_text(requiring, bind, eab=True))
+        text = spec_text(requiring, bind, eab=True)
+        if source == "env":
+            monkeypatch.setenv("TEST_ACME_EAB_HMAC", EAB_HMAC_KEY)
+        else:
+            (tmp_path / "eab.key").write_text(EAB_HMAC_KEY + "\n")
+            text = text.replace("hmac_key_env: TEST_ACME_EAB_HMAC", "hmac_key_file: eab.key")
+        spec = write_spec(tmp_path, text)
         with LocalStore(spec.state_dir()) as store:
             result = apply(spec, store, OffsetClock())
 
             assert result.issued == [f"server {MX_HOST}"]
     finally:
         requiring.stop()
+    assert_no_challenge(bind)
+
+
+def test_lost_account_is_registered_again(tmp_path: Path, bind: Bind, pebble: Pebble) -> None:
+    spec = write_spec(tmp_path, spec_text(pebble, bind))
+    clock = OffsetClock()
+    with LocalStore(spec.state_dir()) as store:
+        apply(spec, store, clock)
+        key_id = account_key_id(spec.authorities[0])  # type: ignore[arg-type]
+        first_account = store.key(key_id)
+        assert first_account is not None
+
+        # Pebble keeps accounts in memory only, so a restart makes the stored URL unknown.
+        pebble.stop()
+        pebble.start()
+        key = generate_private_key("ecdsa-p256")
+        issued = issue_acme_certificate(spec, store, clock, spec.mail_servers[0], key)
+
+        assert issued.chain
+        second_account = store.key(key_id)
+        assert second_account is not None
+        assert second_account.data["account_url"] != first_account.data["account_url"]
     assert_no_challenge(bind)
 
 
