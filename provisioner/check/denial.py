@@ -48,14 +48,17 @@ def _type_absent(types: set[int], rdtype: int) -> str | None:
     name = dns.rdatatype.to_text(rdtype)
     if rdtype in types:
         return f"the type bitmap lists {name}"
+
     if dns.rdatatype.CNAME in types and rdtype != dns.rdatatype.CNAME:
         return "the type bitmap lists CNAME"
+
     return None
 
 
 def _nsec_covers(owner: dns.name.Name, next_name: dns.name.Name, name: dns.name.Name) -> bool:
     if owner < next_name:
         return owner < name < next_name
+
     # The last NSEC of the zone points back to the apex.
     return name > owner or name < next_name
 
@@ -74,6 +77,7 @@ def prove_nsec(
     """Check NSEC RRsets against a NODATA (``nxdomain`` false) or NXDOMAIN response."""
     if not nsecs:
         return Proof(False, "the response contains no NSEC record")
+
     type_name = dns.rdatatype.to_text(rdtype)
     if not nxdomain:
         for rrset in nsecs:
@@ -82,15 +86,18 @@ def prove_nsec(
                 problem = _type_absent(types, rdtype)
                 if problem:
                     return Proof(False, f"the NSEC at {qname} does not deny {type_name}: {problem}")
+
                 if rdtype == dns.rdatatype.DS and dns.rdatatype.SOA in types:
                     return Proof(
                         False, f"the NSEC at {qname} is from the child zone, not the parent"
                     )
                 return Proof(True, f"the NSEC at {qname} proves no {type_name} RRset exists")
+
     covering = [rrset for rrset in nsecs if _nsec_covers(rrset.name, rrset[0].next, qname)]
     if not covering:
         kind = "name" if nxdomain else f"{type_name} RRset"
         return Proof(False, f"no NSEC record matches or covers {qname} to deny the {kind}")
+
     nsec = covering[0]
     closest = max(
         _common_ancestor(qname, nsec.name), _common_ancestor(qname, nsec[0].next), key=len
@@ -100,14 +107,18 @@ def prove_nsec(
         for rrset in nsecs:
             if _nsec_covers(rrset.name, rrset[0].next, wildcard):
                 return Proof(True, f"NSEC records prove {qname} and {wildcard} do not exist")
+
         return Proof(False, f"no NSEC record proves the wildcard {wildcard} does not exist")
+
     # NODATA for a name that matched a wildcard: the wildcard's NSEC must deny the type.
     for rrset in nsecs:
         if rrset.name == wildcard:
             problem = _type_absent(_types(rrset[0]), rdtype)
             if problem is None:
                 return Proof(True, f"NSEC records prove no {type_name} at {qname} via {wildcard}")
+
             return Proof(False, f"the NSEC at {wildcard} does not deny {type_name}: {problem}")
+
     return Proof(False, f"no NSEC record at {qname} denies the {type_name} RRset")
 
 
@@ -127,6 +138,7 @@ def _nsec3_records(
     for rrset in nsec3s:
         if rrset.name.parent() != zone:
             continue
+
         rdata = rrset[0]
         params = (rdata.algorithm, rdata.iterations, rdata.salt)
         records.append(
@@ -143,6 +155,7 @@ def _nsec3_records(
 def _nsec3_covers(record: _Nsec3, hashed: str) -> bool:
     if record.owner_hash < record.next_hash:
         return record.owner_hash < hashed < record.next_hash
+
     return hashed > record.owner_hash or hashed < record.next_hash
 
 
@@ -157,9 +170,11 @@ def prove_nsec3(
     records, params = _nsec3_records(zone, nsec3s)
     if not records or params is None:
         return Proof(False, "the response contains no NSEC3 record of the zone")
+
     algorithm, iterations, salt = params
     if algorithm != 1:
         return Proof(False, f"unknown NSEC3 hash algorithm {algorithm}", insecure=True)
+
     if iterations > MAX_NSEC3_ITERATIONS:
         return Proof(
             False,
@@ -189,6 +204,7 @@ def prove_nsec3(
                 )
             if rdtype == dns.rdatatype.DS and dns.rdatatype.SOA in match.types:
                 return Proof(False, f"the NSEC3 matching {qname} is from the child zone")
+
             return Proof(True, f"the NSEC3 matching {qname} proves no {type_name} RRset exists")
 
     # Closest encloser proof (RFC 5155, section 8.3): an NSEC3 matches the closest encloser and
@@ -206,15 +222,19 @@ def prove_nsec3(
         candidate = candidate.parent()
     if closest is None:
         return Proof(False, f"no NSEC3 record matches an ancestor of {qname} (closest encloser)")
+
     if closest == qname:
         return Proof(False, f"an NSEC3 record matches {qname}, so the name exists")
+
     cover = covering(next_closer)
     if cover is None:
         return Proof(False, f"no NSEC3 record covers the next closer name {next_closer}")
+
     wildcard = WILDCARD.concatenate(closest)
     if nxdomain:
         if covering(wildcard) is None:
             return Proof(False, f"no NSEC3 record covers the wildcard {wildcard}")
+
         return Proof(
             True, f"NSEC3 records prove {qname} does not exist (closest encloser {closest})"
         )
@@ -227,6 +247,7 @@ def prove_nsec3(
     wildcard_match = matching(wildcard)
     if wildcard_match is not None and _type_absent(wildcard_match.types, rdtype) is None:
         return Proof(True, f"NSEC3 records prove no {type_name} at {qname} via {wildcard}")
+
     return Proof(False, f"no NSEC3 record matches {qname} to deny the {type_name} RRset")
 
 
@@ -246,13 +267,17 @@ def prove_wildcard_expansion(
         records, params = _nsec3_records(zone, nsec3s)
         if params is None:
             return Proof(False, "the response contains no NSEC3 record of the zone")
+
         algorithm, iterations, salt = params
         next_closer = dns.name.Name(qname.labels[-(len(encloser) + 1) :])
         hashed = dns.dnssec.nsec3_hash(next_closer, salt, iterations, algorithm).upper()
         if any(_nsec3_covers(record, hashed) for record in records):
             return Proof(True, f"an NSEC3 record covers the next closer name {next_closer}")
+
         return Proof(False, f"no NSEC3 record covers the next closer name {next_closer}")
+
     for rrset in nsecs:
         if _nsec_covers(rrset.name, rrset[0].next, qname):
             return Proof(True, f"the NSEC at {rrset.name} covers {qname}")
+
     return Proof(False, f"no NSEC record covers {qname}")

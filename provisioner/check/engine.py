@@ -214,6 +214,7 @@ class CheckRun:
         if ns.rrset is None or ns.security == Security.BOGUS:
             if servers:
                 return servers
+
             raise CheckError(
                 f"cannot find the NS RRset of {zone.name}: {ns.reason}",
                 hint="list the zone's name servers with their addresses in the spec",
@@ -223,10 +224,12 @@ class CheckRun:
         for rdata in ns.rrset:
             if rdata.target in listed:
                 continue
+
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 found = self.validator.validate(rdata.target, rdtype)
                 if found.rrset is None:
                     continue
+
                 for record in found.rrset:
                     if (record.address, port) not in seen:
                         seen.add((record.address, port))
@@ -245,6 +248,7 @@ class CheckRun:
             except CheckError as error:
                 self.fail("zone.serial", zone.name, subject, error.message, error.hint, str(server))
                 continue
+
             soa = answer.find("answer", zone.name, dns.rdatatype.SOA)
             if soa is None or not answer.response.flags & 0x0400:
                 self.fail(
@@ -256,9 +260,11 @@ class CheckRun:
                     str(server),
                 )
                 continue
+
             serials[server] = soa[0].serial
         if not serials:
             return
+
         newest = max(serials.values(), key=dns.serial.Serial)
         for server, serial in serials.items():
             if dns.serial.Serial(serial) < dns.serial.Serial(newest):
@@ -287,6 +293,7 @@ class CheckRun:
     def mx_addresses(self, mx: MxTarget) -> list[str]:
         if mx.addresses:
             return list(mx.addresses)
+
         addresses: list[str] = []
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             result = self.validator.validate(mx.host, rdtype)
@@ -299,6 +306,7 @@ class CheckRun:
                     _chain_hint(result.reason),
                 )
                 continue
+
             if result.rrset is not None:
                 addresses.extend(rdata.address for rdata in result.rrset)
         if not addresses:
@@ -358,6 +366,7 @@ class CheckRun:
         ]
         if not unsupported:
             return
+
         usable = len(tlsa) > len(unsupported)  # type: ignore[arg-type]
         message = (
             f"TLSA {', '.join(unsupported)} use PKIX usages, which SMTP clients do not "
@@ -394,6 +403,7 @@ class CheckRun:
                 server,
             )
             return
+
         if not probe.starttls_offered:
             self.fail(
                 "smtp.starttls",
@@ -405,6 +415,7 @@ class CheckRun:
                 server,
             )
             return
+
         self.add(
             "smtp.starttls",
             Status.OK,
@@ -423,11 +434,13 @@ class CheckRun:
                 server,
             )
             return
+
         now = self.clock.now()
         leaf = probe.chain[0]
         self.check_certificate_expiry(mx.zone, f"{host} certificate", leaf, server)
         if tlsa is None:
             return
+
         references = [host, *mx.reference_names]
         verdict = match_tlsa_smtp(list(tlsa), probe.chain, references, now)  # type: ignore[call-overload]
         owner = tlsa_owner(mx.host, mx.tlsa_port or mx.port)
@@ -519,6 +532,7 @@ class CheckRun:
                 _chain_hint(result.reason),
             )
             return
+
         if result.rrset is None:
             self.fail(
                 "smimea.dnssec",
@@ -528,6 +542,7 @@ class CheckRun:
                 f"publish the SMIMEA record at {owner} (provisioner smimea generate)",
             )
             return
+
         self.add("smimea.dnssec", Status.OK, user.zone, subject, result.reason)
         for certificate in user.certificates:
             serial = f"{certificate.serial_number:x}"
@@ -574,6 +589,7 @@ class CheckRun:
             key = (signature.owner, signature.covered, signature.key_tag)
             if key in seen:
                 continue
+
             seen.add(key)
             zone = signature.zone
             days = _days(signature.expiration - now)
@@ -653,6 +669,7 @@ def _chain_hint(reason: str) -> str:
     """Return what to do for a validation failure, from the words of its reason."""
     if "expired" in reason or "not valid before" in reason:
         return "re-sign the zone (provisioner apply) and check that signing runs on schedule"
+
     if "DS" in reason and ("KSK" in reason or "matches" in reason):
         return (
             "publish DS records at the parent for the zone's current KSK "
@@ -660,8 +677,10 @@ def _chain_hint(reason: str) -> str:
         )
     if "NSEC" in reason or "proof" in reason:
         return "serve the complete signed zone, including its NSEC or NSEC3 records"
+
     if "no trust anchor" in reason:
         return "configure a trust anchor above this zone (--trust-anchor FILE)"
+
     return "re-sign the zone and check the served data with dig +dnssec"
 
 

@@ -24,10 +24,10 @@ MAX_REPLY_LINES = 100
 
 @dataclasses.dataclass
 class ProbeResult:
-    """What one STARTTLS connection showed.
+    """The outcome of one STARTTLS connection.
 
-    ``error`` is set when the probe could not complete; ``starttls_offered`` is False when the
-    server's EHLO reply lacks STARTTLS (then there is no chain).
+    ``error`` is set when the probe could not complete. ``starttls_offered`` is False when the
+    server's EHLO reply lacks STARTTLS, and then ``chain`` is empty.
     """
 
     host: str

@@ -32,7 +32,7 @@ def build_targets(
 ) -> CheckTarget:
     """Return what `provisioner check` verifies for ``spec``.
 
-    Name server addresses given in the spec are queried directly on ``dns_port``; a name
+    Name server addresses given in the spec are queried directly on ``dns_port``. A name
     server given by name only is found through the zone's validated NS, A and AAAA RRsets.
     Zones whose signer is "none" are left out of the DNSSEC checks. The S/MIME certificates
     on record come from ``store`` (the current certificate of each user); without a store the

@@ -1,4 +1,5 @@
-"""What `provisioner check` verifies: zones, MX hosts, mail users and the trust anchor.
+"""Check targets: the zones, MX hosts, mail users and trust anchor that `provisioner check`
+verifies.
 
 These types are the check package's own input. They carry only what a probe needs (names,
 addresses, ports, certificates on record), so the checks run the same whether the targets come
@@ -73,7 +74,7 @@ class MxTarget:
 
     ``addresses`` empty means: resolve the host's A and AAAA RRsets with validation.
     ``reference_names`` are extra names accepted in the certificate for DANE-TA(2), such as the
-    next-hop domain (RFC 7672, section 3.2.2); the MX host name is always accepted.
+    next-hop domain (RFC 7672, section 3.2.2). The MX host name is always accepted.
     """
 
     host: dns.name.Name
@@ -97,10 +98,10 @@ class UserTarget:
 class TrustAnchor:
     """The validation's starting point: DS or DNSKEY RRsets for ``zone``.
 
-    ``servers`` are the addresses of the anchor zone's authoritative servers. When given (and
-    no resolver is configured), the validator queries iteratively from them, following
-    referrals; the root's servers are never built in, so checking from the root anchor needs
-    either these addresses (root hints) or a recursive resolver.
+    ``servers`` are the addresses of the anchor zone's authoritative servers. When they are
+    given and no resolver is configured, the validator starts there and follows referrals.
+    No root server address is built in, so checking from the root anchor needs either these
+    addresses (root hints) or a recursive resolver.
     """
 
     zone: dns.name.Name
@@ -122,7 +123,7 @@ class CheckTarget:
 
     With ``resolver`` set, DNS queries go to that recursive resolver with the DO and CD bits and
     the answers are validated locally. Otherwise the validator queries authoritative servers
-    directly, starting at the trust anchor's servers; ``dns_port`` is the port used for every
+    directly, starting at the trust anchor's servers. ``dns_port`` is the port used for every
     server address learned from a referral.
     """
 

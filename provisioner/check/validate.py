@@ -1,9 +1,10 @@
 """A DNSSEC validator that builds the chain of trust itself from a trust anchor.
 
 For each zone between the anchor and a name, it fetches the DS RRset from the parent and the
-DNSKEY RRset from the zone, checks that a DS matches a key that signs the DNSKEY RRset, and then
-verifies the RRSIGs of the answer (or the NSEC/NSEC3 denial) with the zone's keys. Signatures
-are checked with dnspython's ``dns.dnssec.validate_rrsig``, independent of the project's signer.
+DNSKEY RRset from the zone, and checks that a DS matches a key that signs the DNSKEY RRset.
+Then it verifies the RRSIGs of the answer, or of the NSEC/NSEC3 denial, with the zone's keys.
+Signatures are checked with dnspython's ``dns.dnssec.validate_rrsig``, independent of the
+project's signer.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Signature:
 class Result:
     """The validated answer to one question.
 
-    ``rrset`` is the answer RRset, or None when the name or type does not exist (``nxdomain``
-    tells which); ``reason`` says why the status is what it is.
+    ``rrset`` is the answer RRset, or None when the name or type does not exist, and
+    ``nxdomain`` tells which of the two. ``reason`` explains the security status.
     """
 
     qname: dns.name.Name
@@ -125,6 +126,7 @@ class Validator:
         subject = f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
         if rrsigs is None or len(rrsigs) == 0:
             return f"no RRSIG over {subject}"
+
         now = self.clock.now()
         problems: list[str] = []
         keys = dnskey
@@ -134,6 +136,7 @@ class Validator:
             if rrsig.signer != zone:
                 problems.append(f"RRSIG by {rrsig.signer} is not from the zone {zone}")
                 continue
+
             inception = _rrsig_time(rrsig.inception)
             expiration = _rrsig_time(rrsig.expiration)
             signature = Signature(
@@ -147,12 +150,14 @@ class Validator:
                     f"{describe_time(expiration)}"
                 )
                 continue
+
             if now < inception:
                 problems.append(
                     f"RRSIG over {subject} (key tag {rrsig.key_tag}) is not valid before "
                     f"{describe_time(inception)}"
                 )
                 continue
+
             try:
                 dns.dnssec.validate_rrsig(rrset, rrsig, {zone: keys}, now=float(epoch(now)))
             except dns.dnssec.ValidationFailure as error:
@@ -163,8 +168,10 @@ class Validator:
             except dns.dnssec.UnsupportedAlgorithm as error:
                 problems.append(f"RRSIG over {subject} uses an unsupported algorithm: {error}")
                 continue
+
             signature.valid = True
             return None
+
         return "; ".join(problems)
 
     # -- the chain of trust ---------------------------------------------------------------
@@ -173,6 +180,7 @@ class Validator:
         """Return the zone that contains ``name``, from the SOA in an answer to ``name`` SOA."""
         if name in self._zones:
             return self._zones[name]
+
         answer = self.source.ask(name, dns.rdatatype.SOA)
         zone: dns.name.Name | None = None
         if answer.find("answer", name, dns.rdatatype.SOA) is not None:
@@ -200,6 +208,7 @@ class Validator:
         cached = self._keys.get(zone)
         if cached is not None:
             return cached
+
         result = self._keys_uncached(zone)
         log.debug("keys of %s: %s (%s)", zone, result.security, result.reason)
         self._keys[zone] = result
@@ -213,10 +222,12 @@ class Validator:
             )
         if zone == anchor.zone:
             return self._match_anchor(zone)
+
         parent = self.zone_of(zone.parent())
         parent_keys = self.keys(parent)
         if parent_keys.security != Security.SECURE:
             return ZoneKeys(zone, parent_keys.security, parent_keys.reason)
+
         assert parent_keys.dnskey is not None
         answer = self.source.ask(zone, dns.rdatatype.DS)
         ds = answer.find("answer", zone, dns.rdatatype.DS)
@@ -239,6 +250,7 @@ class Validator:
         problem = self.verify_rrset(ds, rrsigs, parent, parent_keys.dnskey)
         if problem:
             return ZoneKeys(zone, Security.BOGUS, f"the DS RRset of {zone} is bogus: {problem}")
+
         return self._match_ds(zone, ds, f"the DS RRset at {parent}")
 
     def _fetch_dnskey(
@@ -252,6 +264,7 @@ class Validator:
     def _match_anchor(self, zone: dns.name.Name) -> ZoneKeys:
         if self.anchor.ds is not None:
             return self._match_ds(zone, self.anchor.ds, "the trust anchor")
+
         assert self.anchor.dnskey is not None
         dnskey, rrsigs, answer = self._fetch_dnskey(zone)
         if dnskey is None:
@@ -263,10 +276,12 @@ class Validator:
             if key not in dnskey:
                 problems.append(f"anchor key {dns.dnssec.key_id(key)} is not in the DNSKEY RRset")
                 continue
+
             problem = self.verify_rrset(dnskey, rrsigs, zone, dnskey, only_key=key)
             if problem is None:
                 self.verify_rrset(dnskey, rrsigs, zone, dnskey)
                 return ZoneKeys(zone, Security.SECURE, "signed by the trust anchor key", dnskey)
+
             problems.append(problem)
         return ZoneKeys(
             zone,
@@ -295,12 +310,15 @@ class Validator:
             for key in dnskey:
                 if dns.dnssec.key_id(key) != record.key_tag or key.algorithm != record.algorithm:
                     continue
+
                 try:
                     candidate = dns.dnssec.make_ds(zone, key, record.digest_type)
                 except (dns.dnssec.UnsupportedAlgorithm, ValueError):
                     continue
+
                 if candidate.digest != record.digest:
                     continue
+
                 problem = self.verify_rrset(dnskey, rrsigs, zone, dnskey, only_key=key)
                 if problem is None:
                     # Record the DNSKEY RRSIGs for the horizon check.
@@ -344,10 +362,13 @@ class Validator:
         nsecs, nsec3s, problems = self._verified_denials(answer, zone, keys)
         if nsec3s:
             return prove_nsec3(qname, rdtype, zone, nsec3s, nxdomain)
+
         if nsecs:
             return prove_nsec(qname, rdtype, nsecs, nxdomain)
+
         if problems:
             return Proof(False, "; ".join(problems))
+
         return Proof(False, "the response contains no NSEC or NSEC3 record")
 
     def _verified_denials(
@@ -421,14 +442,17 @@ class Validator:
             keys = self.keys(zone)
             if keys.security != Security.SECURE:
                 return Result(qname, rdtype, keys.security, keys.reason, zone, rrset)
+
             assert keys.dnskey is not None
             problem = self.verify_rrset(rrset, rrsigs, zone, keys.dnskey)
             if problem:
                 return Result(qname, rdtype, Security.BOGUS, problem, zone, rrset)
+
             reason = f"{subject} is signed by {zone}"
             wildcard = self._wildcard_problem(answer, qname, rrsigs, zone, keys)
             if wildcard:
                 return Result(qname, rdtype, Security.BOGUS, wildcard, zone, rrset)
+
             return Result(qname, rdtype, Security.SECURE, reason, zone, rrset)
 
         nxdomain = answer.rcode == dns.rcode.NXDOMAIN
@@ -443,8 +467,10 @@ class Validator:
         proof = self._prove_absent(answer, qname, rdtype, zone, keys)
         if proof.proven:
             return Result(qname, rdtype, Security.SECURE, proof.reason, zone, nxdomain=nxdomain)
+
         if proof.insecure:
             return Result(qname, rdtype, Security.INSECURE, proof.reason, zone, nxdomain=nxdomain)
+
         return Result(
             qname,
             rdtype,
@@ -466,15 +492,18 @@ class Validator:
         """For an answer synthesized from a wildcard, require proof that qname does not exist."""
         if rrsigs is None:
             return None
+
         owner_labels = len(qname) - 1 - (1 if qname.is_wild() else 0)
         signed_labels = min(rrsig.labels for rrsig in rrsigs)
         if signed_labels >= owner_labels:
             return None
+
         encloser = dns.name.Name(qname.labels[-(signed_labels + 1) :])
         nsecs, nsec3s, problems = self._verified_denials(answer, zone, keys)
         proof = prove_wildcard_expansion(qname, encloser, zone, nsecs, nsec3s)
         if proof.proven:
             return None
+
         detail = proof.reason if not problems else f"{proof.reason}; " + "; ".join(problems)
         return (
             f"{qname} was answered from the wildcard *.{encloser} without proof that "

@@ -1,6 +1,8 @@
-"""``provisioner tlsa lookup`` and ``provisioner smimea lookup``: fetch one record set from the
-DNS, validate it from the trust anchor, and print it; exit 1 when it is bogus, insecure or
-missing."""
+"""``provisioner tlsa lookup`` and ``provisioner smimea lookup``.
+
+Each fetches one RRset from the DNS, validates it from the trust anchor and prints it. The exit
+status is 1 when the RRset is bogus, insecure or missing.
+"""
 
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ def tlsa_lookup(
     output.stderr().print(f"secure: {output.escape(result.reason)}")
     if not compare_live:
         return
+
     addresses = list(address or [])
     if not addresses:
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
@@ -112,6 +115,7 @@ def tlsa_lookup(
             typer.echo(f"{probe.endpoint}: fail: {probe.error or 'STARTTLS not offered'}")
             failed = True
             continue
+
         verdict = match_tlsa_smtp(
             list(result.rrset), probe.chain, [host.rstrip(".")], context.clock().now()
         )
@@ -145,7 +149,7 @@ def smimea_lookup(
             except ValueError as error:
                 context.fail(
                     CheckError(
-                        f"the SMIMEA record {rdata.usage} 0 0 at {owner} holds no valid "
+                        f"the SMIMEA record {rdata.usage} 0 0 at {owner} does not contain a valid "
                         f"certificate: {error}",
                         hint="publish the DER encoding of the user's certificate",
                     )
@@ -163,8 +167,8 @@ def register(
 ) -> None:
     """Register ``tlsa lookup`` and ``smimea lookup`` on the ``tlsa`` and ``smimea`` groups.
 
-    Without explicit groups, they come from provisioner.cli.dane, whose groups the main app
-    mounts as ``tlsa`` and ``smimea``; ``app`` is then only used when those are missing.
+    Without explicit groups, the groups of provisioner.cli.dane are used, which the main app
+    mounts as ``tlsa`` and ``smimea``. ``app`` is used only when that module is missing.
     """
     if tlsa_app is None or smimea_app is None:
         try:
