@@ -129,13 +129,28 @@ users:
 
 
 @contextlib.contextmanager
-def start_setup(tmp_path: Path, mode: Mode) -> Iterator[Setup]:
+def start_setup(
+    tmp_path: Path,
+    mode: Mode,
+    *,
+    records: tuple[str, ...] = (),
+    transfer_key: TsigKeyConfig | None = None,
+) -> Iterator[Setup]:
     key = TsigKeyConfig.generate("provisioner-update")
     (tmp_path / "spec").mkdir()
     (tmp_path / "spec" / "keys").mkdir()
     key.write_key_file(tmp_path / "spec" / "keys" / "update.key")
-    zone = ZoneConfig(ZONE, update_key=key.name)
-    server = mode.start(tmp_path / "server", [zone], [key])
+    keys = [key]
+    if transfer_key is not None:
+        transfer_key.write_key_file(tmp_path / "spec" / "keys" / "transfer.key")
+        keys.append(transfer_key)
+    zone = ZoneConfig(
+        ZONE,
+        records=records,
+        update_key=key.name,
+        transfer_key=transfer_key.name if transfer_key else None,
+    )
+    server = mode.start(tmp_path / "server", [zone], keys)
     try:
         setup = Setup(
             mode,
@@ -332,3 +347,30 @@ def test_parent_gets_ds_of_signing_server(tmp_path: Path, server_type: str) -> N
             resolver.stop()
     finally:
         server.stop()
+
+
+def test_existing_rrset_needs_takeover(tmp_path: Path) -> None:
+    existing = ("www.example.test. 3600 IN A 192.0.2.200",)
+    with start_setup(tmp_path, MODES[1], records=existing) as setup:
+        first = setup.run()
+        left_alone = [describe_key(key) for key in first.zones[0].plan.left_alone]
+        assert "www.example.test. A" in left_alone
+        served = setup.server.query("www.example.test.", "A", tcp=True).answer[0]
+        assert {r.address for r in served} == {"192.0.2.200"}
+
+        setup.write_spec(extra_publish="      takeover: true")
+        second = setup.run()
+        changes = {describe_key(c.key): c.action for c in second.zones[0].plan.changes}
+        assert changes.get("www.example.test. A") == "update"
+        served = setup.server.query("www.example.test.", "A", tcp=True).answer[0]
+        assert {r.address for r in served} == {"192.0.2.10", "192.0.2.11"}
+
+
+def test_separate_transfer_key(tmp_path: Path) -> None:
+    transfer = TsigKeyConfig.generate("provisioner-transfer", "hmac-sha512")
+    with start_setup(tmp_path, MODES[1], transfer_key=transfer) as setup:
+        # The server lets the update key only update and the transfer key only transfer.
+        setup.write_spec(extra_publish="      transfer_tsig: {key_file: keys/transfer.key}")
+        result = setup.run()
+        assert result.zones[0].backend.updates_sent == 1  # type: ignore[attr-defined]
+        assert_served_equals_desired(result)

@@ -14,7 +14,7 @@ from provisioner.store.local import LocalStore
 from provisioner.workflows.apply import apply
 from provisioner.workflows.propagation import wait_for_zones
 from tests.integration.dnsservers import ZoneConfig, free_port, start_knot
-from tests.integration.test_rfc2136_apply import MODES, Setup, start_setup
+from tests.integration.test_rfc2136_apply import MODES, TLSA_OWNER, Setup, start_setup
 
 pytestmark = pytest.mark.servers
 
@@ -97,3 +97,16 @@ def test_wait_names_lagging_server(tmp_path: Path) -> None:
             setup.server.stop()
     finally:
         stale.stop()
+
+
+def test_cli_apply_wait(tmp_path: Path, cli) -> None:
+    with start_setup(tmp_path, MODES[0]) as setup:
+        with_nameservers(
+            setup,
+            "    nameservers:\n      - name: ns1.example.test\n        addresses: [127.0.0.1]\n",
+        )
+
+        result = cli("apply", "--wait", setup.spec_path)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert setup.server.query(TLSA_OWNER, "TLSA", tcp=True).answer
