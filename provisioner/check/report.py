@@ -168,17 +168,21 @@ def prometheus_text(report: Report) -> str:
     for name, metrics in samples.items():
         lines.append(f"# HELP {name} {METRIC_HELP.get(name, name)}")
         lines.append(f"# TYPE {name} gauge")
-        seen: set[str] = set()
+        # A series may appear only once in the file. Several findings on one series keep the
+        # worst status, and several expiry samples keep the soonest expiry.
+        values: dict[str, float] = {}
         for metric in metrics:
             label_text = ",".join(
                 f'{key}="{_escape_label(value)}"' for key, value in sorted(metric.labels.items())
             )
             series = f"{name}{{{label_text}}}" if label_text else name
-            # Two findings on one series would make the file invalid; keep the first.
-            if series in seen:
-                continue
-            seen.add(series)
-            value = metric.value
+            if series not in values:
+                values[series] = metric.value
+            elif name == "provisioner_check_status":
+                values[series] = max(values[series], metric.value)
+            else:
+                values[series] = min(values[series], metric.value)
+        for series, value in values.items():
             text = str(int(value)) if float(value).is_integer() else f"{value:.4f}"
             lines.append(f"{series} {text}")
     return "\n".join(lines) + "\n"

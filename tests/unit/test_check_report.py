@@ -93,11 +93,13 @@ def test_prometheus_text() -> None:
     assert f"provisioner_check_last_run_timestamp_seconds {int(NOW.timestamp())}" in text
 
 
-def test_prometheus_duplicate_series_kept_once() -> None:
+def test_prometheus_duplicate_series_keeps_worst() -> None:
     report = make_report(Status.OK)
-    report.add(report.findings[0])
+    failed = make_report(Status.FAIL).findings[0]
+    report.add(failed)
     text = prometheus_text(report)
     assert text.count("provisioner_check_status{") == 1
+    assert 'zone="example.org."} 2' in text
 
 
 def test_write_prometheus_atomic(tmp_path: Path) -> None:
