@@ -35,6 +35,7 @@ from provisioner.deploy.targets import (
     TsigKeyFile,
     ZoneFile,
 )
+from provisioner.deploy.templates import render_template
 from provisioner.deploy.tsig import key_file_text, make_key
 from tests.conftest import require_tool
 
@@ -59,7 +60,14 @@ ns1 A 127.0.0.1
 mx1 A 127.0.0.1
 """
 ANCHOR = "example.com. DS 12345 13 2 " + "AB" * 32
-GOOD_HOSTS = ("mx1", "ns-bind", "ns-knot", "ns-nsd", "res1")
+GOOD_HOSTS = ("mx1", "mx-fragment", "ns-bind", "ns-knot", "ns-nsd", "res1")
+# An existing main.cf that the fragment mode edits: lines to keep, one line to replace.
+EXISTING_MAIN_CF = """myhostname = kept.example.com
+inet_interfaces = 127.0.0.1
+queue_directory = {root}/var/spool/postfix
+data_directory = {root}/var/lib/postfix
+smtp_tls_security_level = may
+"""
 
 
 def unused_loopback_port() -> int:
@@ -136,7 +144,16 @@ def build_targets(store: Path, roots: dict[str, Path], tsig_secret: str) -> Depl
                     resolvers=["127.0.0.1"],
                 ),
                 [CertificateFiles("mx1", certificate, key)],
-            )
+            ),
+            MtaTarget(
+                "mx-fragment",
+                MtaDeploy(
+                    **local(roots["mx-fragment"]),
+                    reload_command="true",
+                    manage_main_cf="fragment",
+                ),
+                [CertificateFiles("mx1", certificate, key)],
+            ),
         ],
         primaries=[
             PrimaryTarget(
@@ -220,6 +237,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     roots = {name: base / "hosts" / name for name in names}
     tsig_secret = base64.b64encode(secrets.token_bytes(32)).decode()
     targets = build_targets(store, roots, tsig_secret)
+    existing_config = roots["mx-fragment"] / "etc/postfix"
+    existing_config.mkdir(parents=True)
+    existing_main_cf = EXISTING_MAIN_CF.format(root=roots["mx-fragment"])
+    (existing_config / "main.cf").write_text(existing_main_cf)
+    for folder in ("var/spool/postfix", "var/lib/postfix"):
+        (roots["mx-fragment"] / folder).mkdir(parents=True)
+    (existing_config / "master.cf").write_text(render_template("postfix/master.cf.j2"))
     key = make_key("update-key", "hmac-sha256", tsig_secret)
     secret_files = {"knot-update-key": key_file_text(key, "knot").encode()}
     artifacts = base / "artifacts"
@@ -230,8 +254,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         )
 
     check_run = run(True)
-    for root in roots.values():
-        assert not root.exists(), f"check mode created {root}"
+    for name, root in roots.items():
+        if name != "mx-fragment":
+            assert not root.exists(), f"check mode created {root}"
+    assert (existing_config / "main.cf").read_text() == existing_main_cf
     first_run = run(False)
     second_run = run(False)
     return Scenario(
@@ -312,6 +338,17 @@ def test_postfix_uses_installed_certificate(scenario: Scenario) -> None:
     assert security_level == "dane"
     resolv_conf = (scenario.roots["mx1"] / "etc/resolv.conf").read_text()
     assert "options trust-ad" in resolv_conf
+
+
+def test_fragment_mode_edits_existing_main_cf(scenario: Scenario) -> None:
+    config = scenario.roots["mx-fragment"] / "etc/postfix"
+    main_cf = (config / "main.cf").read_text()
+    assert "myhostname = kept.example.com\n" in main_cf
+    assert "inet_interfaces = 127.0.0.1\n" in main_cf
+    assert "smtp_tls_security_level = dane\n" in main_cf
+    assert "smtp_tls_security_level = may" not in main_cf
+    assert "smtp_dns_support_level = dnssec\n" in main_cf
+    _check(["postfix", "-c", str(config), "check"])
 
 
 def test_secret_files_have_mode_0600(scenario: Scenario) -> None:
