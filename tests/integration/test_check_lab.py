@@ -334,3 +334,42 @@ def test_lagging_server_found_through_ns(lab: Lab) -> None:
     serial = [f for f in report.findings if f.check == "zone.serial"]
     assert [f.status for f in serial] == [Status.OK, Status.FAIL]
     assert serial[1].server == f"ns2.{CHILD} ({NS2}:{lab.port})"
+
+
+def test_rrsig_expiry_horizon_warns(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock(), CheckOptions(warn_days=40))
+    assert report.exit_code == 0
+    warnings = [f for f in report.by_status(Status.WARN) if f.check == "dnssec.rrsig-expiry"]
+    assert warnings
+    assert all("expires in 30.0 days" in f.message for f in warnings)
+
+
+def test_rrsig_expired_later(lab: Lab) -> None:
+    import datetime as dt
+
+    from provisioner.clock import ManualClock
+
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    clock = ManualClock(dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    with smtp(lab):
+        report = run_checks(target_for(lab), clock)
+    assert report.exit_code == 1
+    chain = messages(report, "dnssec.chain")
+    assert any("RRSIG over test. DNSKEY" in m and "expired at" in m for m in chain)
+
+
+def test_pkix_usage_beside_dane_ee(lab: Lab) -> None:
+    from tests.integration.servers_check import spki_sha256
+
+    leaf_hash = spki_sha256(lab.mx1_chain[0])
+    body = lab.child_body(mx1_tlsa=f"3 1 1 {leaf_hash}")
+    body += f"\n_{lab.smtp_port}._tcp.mx1.{CHILD} TLSA 1 1 1 {leaf_hash}"
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
+    with smtp(lab):
+        report = run_checks(target_for(lab), SystemClock())
+    assert report.exit_code == 0
+    usage = [f for f in report.findings if f.check == "tlsa.usage"]
+    assert [f.status for f in usage] == [Status.WARN]
+    assert "1 1 1 (PKIX-EE SPKI SHA2-256)" in usage[0].message
