@@ -13,7 +13,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from provisioner.deploy.models import (
     DeploySettings,
@@ -32,6 +34,8 @@ from provisioner.deploy.targets import (
 )
 from provisioner.deploy.tsig import TsigKey, key_file_text, make_key, parse_bind_key_file
 from provisioner.errors import DeployError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Default configuration file and zone folder of each server, as the Debian packages lay
 # them out.
@@ -55,21 +59,38 @@ class MappedDeployment:
     secret_files: dict[str, bytes] = field(default_factory=dict)
 
 
+def _validate(model: type[ModelT], raw: Any, where: str) -> ModelT:
+    """Parse a ``deploy`` section given as a plain mapping; report every problem at once."""
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            location = "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
+            )
+            problems.append(f"{where}{location}: {item['msg']}")
+        raise DeployError(
+            f"invalid deploy settings in the spec: {'; '.join(problems)}",
+            hint="docs/deploy.md lists the fields of each deploy section",
+        ) from None
+
+
 def deploy_settings(spec: Any) -> DeploySettings:
     """Return the spec's top-level ``deploy`` section as :class:`DeploySettings`."""
     raw = getattr(spec, "deploy", None)
     if raw is None:
         return DeploySettings()
-    if isinstance(raw, DeploySettings):
-        return raw
-    return DeploySettings.model_validate(raw)
+    return _validate(DeploySettings, raw, "deploy")
 
 
-def _mta_settings(server: Any) -> MtaDeploy | None:
+def _mta_settings(server: Any, index: int) -> MtaDeploy | None:
     raw = getattr(server, "deploy", None)
-    if raw is None or isinstance(raw, MtaDeploy):
-        return raw
-    return MtaDeploy.model_validate(raw)
+    if raw is None:
+        return None
+    return _validate(MtaDeploy, raw, f"mail_servers[{index}].deploy")
 
 
 def _resolve(spec: Any, path: Path | str) -> Path:
@@ -85,8 +106,8 @@ def _zone_file_name(zone: str) -> str:
 
 def map_mtas(spec: Any, store: Any) -> list[MtaTarget]:
     targets: list[MtaTarget] = []
-    for server in spec.mail_servers:
-        settings = _mta_settings(server)
+    for index, server in enumerate(spec.mail_servers):
+        settings = _mta_settings(server, index)
         if settings is None:
             continue
         record = store.current_certificate("server", server.host)

@@ -247,6 +247,11 @@ def run_playbook(
                 f" before any host ran: {stdout.strip()[-_MAX_MESSAGE:]}",
                 hint="check the inventory and the deploy settings of the spec",
             )
+        if not hosts and limit:
+            raise DeployError(
+                f"no host of the inventory matches the limit {limit!r}",
+                hint="name hosts as the deploy settings of the spec name them",
+            )
         for host in hosts.values():
             for failure in host.failures:
                 log.info("%s: task %r failed: %s", host.host, failure.task, failure.message)

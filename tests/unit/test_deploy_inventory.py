@@ -170,6 +170,12 @@ def test_deploy_settings_from_spec_dict() -> None:
     assert deploy_settings(SimpleNamespace(deploy=None)) == DeploySettings()
 
 
+def test_invalid_deploy_section_names_the_field() -> None:
+    spec = SimpleNamespace(deploy={"primaries": [{"host": "ns1", "server": "powerdns"}]})
+    with pytest.raises(DeployError, match=r"deploy\.primaries\[0\]\.server"):
+        deploy_settings(spec)
+
+
 # --- mapping ------------------------------------------------------------------------------------
 
 
