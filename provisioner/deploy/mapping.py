@@ -185,6 +185,8 @@ def map_primary(spec: Any, store: Any, primary: PrimaryDeploy, mapped: MappedDep
         key = _rfc2136_key(spec, zone)
         if key is not None:
             keys.setdefault(key.name, key)
+        # NOTE: before the first apply the store has no zone file; the primary is then
+        # configured for a zone file that nothing installs, and the server fails to load it.
         initial = Path(store.signed_zone_path(zone.name)).absolute()
         zones.append(
             ZoneFile(
