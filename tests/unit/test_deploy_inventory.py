@@ -277,3 +277,27 @@ def test_events_fold_into_host_results() -> None:
     assert hosts["res1"].failures[0].message == "failed to validate\nunknown keyword"
     assert hosts["ns1"].status == "unreachable"
     assert hosts["ns1"].failures[0].message == "Connection refused"
+
+
+def test_rfc2136_zone_gets_key_and_initial_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "update.key"
+    key_file.write_text(f'key "update-key" {{ algorithm hmac-sha256; secret "{SECRET}"; }};\n')
+    zone = fake_zone("example.com.", backend="rfc2136")
+    zone.publish.tsig = SimpleNamespace(key_file=key_file, name=None)
+    signed = tmp_path / "example.com.zone"
+    signed.write_text("; signed zone\n")
+    spec = SimpleNamespace(zones=[zone], resolve=lambda path: path)
+    store = SimpleNamespace(signed_zone_path=lambda name: signed)
+    mapped = MappedDeployment(DeployTargets())
+
+    map_primary(spec, store, PrimaryDeploy(host="ns1", server="knot"), mapped)
+
+    target = mapped.targets.primaries[0]
+    assert target.zones[0].install == "initial"
+    assert target.zones[0].source == signed
+    assert target.zones[0].update_key == "update-key"
+    assert target.tsig_keys[0].target == "/etc/knot/update-key.key"
+    assert str(target.tsig_keys[0].source) == "{{ provisioner_files }}/tsig-ns1-update-key.key"
+    knot_text = mapped.secret_files["tsig-ns1-update-key.key"].decode()
+    assert knot_text.startswith("key:\n  - id: update-key\n")
+    assert SECRET in knot_text
