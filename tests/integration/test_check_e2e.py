@@ -37,6 +37,8 @@ zones:
     nameservers:
       - name: ns1.example.test
         addresses: [{ns1}]
+    dnssec:
+      denial: {denial}
     publish:
       backend: zonefile
       path: zones/example.test.zone
@@ -53,12 +55,13 @@ users:
 """
 
 
-def test_apply_then_check_passes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+def test_apply_then_check_passes(tmp_path: Path, denial: str) -> None:
     require("knotd")
     port = free_port([NS1])
     smtp_port = free_port([MX1])
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(ns1=NS1, mx1=MX1, smtp_port=smtp_port))
+    spec.write_text(SPEC.format(ns1=NS1, mx1=MX1, smtp_port=smtp_port, denial=denial))
 
     applied = runner.invoke(app, ["apply", str(spec)])
     assert applied.exit_code == 0, applied.output
@@ -93,3 +96,5 @@ def test_apply_then_check_passes(tmp_path: Path) -> None:
     assert checked.exit_code == 0
     passed = {f["check"] for f in report["findings"]}
     assert {"dnssec.chain", "dnssec.denial", "smtp.dane", "smimea.match"} <= passed
+    denials = [f["message"] for f in report["findings"] if f["check"] == "dnssec.denial"]
+    assert all(("NSEC3" in message) == (denial == "nsec3") for message in denials)
