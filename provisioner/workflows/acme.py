@@ -1,13 +1,14 @@
 """Issue certificates from an ACME CA, with DNS-01 published through the zone's own backend.
 
 The challenge TXT RRsets are added to the desired state of their zone and published like any
-other change: the zone is built from the spec and the certificates on record, signed when
+other change. The zone is built from the spec and the certificates on record, signed when
 provisioner signs it, diffed and applied by the zone's Backend, and recorded in the store.
-After every name server of the zone serves them, the CA is told to validate. The challenge
+After every name server of the zone serves them, the challenges are answered. The challenge
 RRsets are removed again whether issuance succeeds or fails.
 
 Renewal keeps the key (the caller hands it in), so TLSA records with selector 1 stay valid.
-A new key goes through the rollover engine, which calls ``issue_acme_certificate``.
+A new key goes through the rollover engine, whose CertificateManager.issue_next_server ends up
+in ``issue_for_hosts``. ``issue_acme_certificate`` is the entry point for other callers.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def plan_placeholder(
     """Return an in-memory stand-in for an ACME certificate, for plan (which contacts no CA).
 
     It has ``key`` and a throwaway root and issuing CA, so DANE records of any usage can be
-    derived; records with selector 1 (SPKI) of the end entity equal those of the real one.
+    derived. Records with selector 1 (SPKI) of the end entity equal those of the real one.
     """
     root_key = generate_private_key("ecdsa-p256")
     root = pki_ca.create_root_ca("provisioner plan placeholder root", root_key, clock)
@@ -172,7 +173,7 @@ def open_account(
     """Connect to the CA with the account key in the store, registering the account if needed.
 
     The account key is made on first use and kept in the store (purpose "acme-account",
-    mode 0600); the account URL is kept in the key's data beside the directory URL.
+    mode 0600). The account URL is kept in the key's data beside the directory URL.
     """
     key_id = account_key_id(authority)
     record = store.key(key_id)
@@ -287,7 +288,7 @@ class ChallengePublisher:
     def remove(self) -> str | None:
         """Publish the zones without the challenges; return a warning when that failed.
 
-        It never raises ProvisionerError, so that it can run while another error is raised.
+        It catches ProvisionerError, so that it can run while another error is raised.
         """
         if not self._attempted:
             return None
@@ -307,7 +308,7 @@ class ChallengePublisher:
 def challenge_rrsets(
     spec: Spec, challenges: Sequence[Dns01Challenge]
 ) -> dict[str, list[dns.rrset.RRset]]:
-    """Return the TXT RRsets of ``challenges`` by the name of the spec zone that holds them."""
+    """Return the TXT RRsets of ``challenges`` by the name of the spec zone that contains them."""
     by_owner: dict[str, list[str]] = {}
     for challenge in challenges:
         by_owner.setdefault(challenge.owner, []).append(challenge.value)
@@ -339,6 +340,8 @@ def publish_zones(
     Child zones that provisioner signs are prepared too (not published), so the parent keeps
     their DS RRsets. Certificates come from the store as last recorded.
     """
+    # NOTE: this runs apply's private zone steps (_prepare_zone, _ds_for_parent, _publish),
+    # so a change of their signatures breaks challenge publication. The Pebble tests run it.
     inputs = published_inputs(spec, store)
     inputs.extra_rrsets = dict(extra_rrsets)
     targets = [dns.name.from_text(name) for name in extra_rrsets]
@@ -454,9 +457,9 @@ def _serves(address: str, port: int, expected: dns.rrset.RRset) -> bool:
     )
     if served is None:
         return False
-    wanted = {b"".join(rdata.strings) for rdata in expected}
+    expected_values = {b"".join(rdata.strings) for rdata in expected}
     present = {b"".join(rdata.strings) for rdata in served}
-    return wanted <= present
+    return expected_values <= present
 
 
 # --- result -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Pebble (a test ACME CA) and BIND (the zone's authoritative server) on 127.0.0.1 for tests.
 
-Pebble validates DNS-01 by asking the server given with -dnsserver, which is the BIND
+Pebble validates DNS-01 by querying the server given with -dnsserver, which is the BIND
 instance that serves the zone file written by provisioner's zonefile backend and reloaded
 with rndc. Both run as the current user with files in the test's tmp_path, on ports chosen
 free at run time, and are stopped in fixture teardown.
@@ -37,7 +37,7 @@ from provisioner.clock import SystemClock
 ADDRESS = "127.0.0.1"
 ZONE = "example.test."
 MX_HOST = "mx1.example.test."
-# An EAB key id and HMAC key (base64url of 48 random bytes) made up for these tests.
+# An EAB key id and HMAC key (base64url of the bytes 0 to 47) made up for these tests.
 EAB_KEY_ID = "kid-test"
 EAB_HMAC_KEY = base64.urlsafe_b64encode(bytes(range(48))).decode().rstrip("=")
 STARTUP_TIMEOUT = 20.0
@@ -91,9 +91,9 @@ class OffsetClock(SystemClock):
 
 
 def write_tls_material(directory: Path) -> tuple[Path, Path, Path]:
-    """Write a CA, and a certificate for 127.0.0.1 and localhost signed by it; return paths.
+    """Write a CA and a certificate for 127.0.0.1 and localhost signed by it.
 
-    Returns (CA certificate, server certificate, server key).
+    Returns the paths of the CA certificate, the server certificate and the server key.
     """
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -160,7 +160,7 @@ def test_reload_failure_leaves_no_challenge(tmp_path: Path, bind: Bind, pebble: 
 
 
 def test_failed_validation_leaves_no_challenge(tmp_path: Path, bind: Bind) -> None:
-    # Pebble asks a port where nothing answers, so it cannot see the published challenge.
+    # Pebble queries a port where nothing listens, so it cannot see the published challenge.
     unreachable = start_pebble(tmp_path, free_port())
     try:
         spec = write_spec(tmp_path, spec_text(unreachable, bind))

@@ -72,26 +72,26 @@ def caa_verdict(
     if identity is None:
         return CaaVerdict(None, owner, f"the CAA RRset at {owner} restricts issuance to named CAs")
 
-    wanted = identity.strip().rstrip(".").lower()
+    expected = identity.strip().rstrip(".").lower()
     named = []
     for record in issue:
         domain, parameters = _parse_issue_value(record.value.decode(errors="replace"))
         named.append(domain or ";")
-        if domain != wanted:
+        if domain != expected:
             continue
         methods = parameters.get("validationmethods")
         if methods is not None and method not in methods.split(","):
             return CaaVerdict(
                 False,
                 owner,
-                f"the CAA record at {owner} names {wanted} but limits validation to "
+                f"the CAA record at {owner} names {expected} but limits validation to "
                 f"{methods}, and provisioner validates with {method}",
             )
-        return CaaVerdict(True, owner, f"the CAA RRset at {owner} names {wanted}")
+        return CaaVerdict(True, owner, f"the CAA RRset at {owner} names {expected}")
     return CaaVerdict(
         False,
         owner,
-        f"the CAA RRset at {owner} allows only {', '.join(sorted(set(named)))}, not {wanted}",
+        f"the CAA RRset at {owner} allows only {', '.join(sorted(set(named)))}, not {expected}",
     )
 
 

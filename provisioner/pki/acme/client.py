@@ -8,7 +8,9 @@ same thing here as everywhere else in provisioner.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ T = TypeVar("T")
 
 
 class AcmeRejected(PKIError):
-    """The CA answered with an RFC 8555 problem document; ``code`` is its short type."""
+    """A request that the CA rejected with an RFC 8555 problem document of type ``code``."""
 
     def __init__(self, message: str, *, code: str | None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -100,9 +102,10 @@ class AcmeConnection:
             user_agent=USER_AGENT,
             timeout=REQUEST_TIMEOUT,
         )
-        # Proxy settings from the environment would send a 127.0.0.1 test CA elsewhere and
-        # make runs depend on the caller's shell, so requests is told to ignore them.
-        network.session.trust_env = False
+        # Proxy settings from the environment apply to a CA elsewhere. A CA on a loopback
+        # address, such as a Pebble test CA, is always reached directly.
+        if _is_loopback(directory_url):
+            network.session.trust_env = False
         connection = cls(directory_url, client.ClientV2(messages.Directory({}), network), jwk)
         directory = connection._call(
             "fetch the directory", lambda: client.ClientV2.get_directory(directory_url, network)
@@ -245,7 +248,7 @@ class AcmeConnection:
         try:
             order = self.client.begin_finalization(order)
         except messages.Error as error:
-            # A CA still busy with the authorizations answers orderNotReady; the poll below
+            # A CA still busy with the authorizations returns orderNotReady. The poll below
             # finalizes again once the order is ready.
             if error.code != "orderNotReady":
                 raise self._rejected("finalize the order", error) from error
@@ -288,7 +291,7 @@ class AcmeConnection:
         try:
             return request()
         except acme_errors.ConflictError as error:
-            # newAccount answers 200 with the account's URL when the key is registered already.
+            # newAccount returns 200 and the account's URL when the key is registered already.
             if action == "register the account":
                 raise _ExistingAccount(str(error)) from error
             raise self._unreachable(action, error) from error
@@ -354,6 +357,16 @@ def _challenge_problem(authorization: messages.AuthorizationResource) -> str:
         if challenge.error is not None
     ]
     return "; ".join(problems) or "the CA gave no detail"
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _contact_uri(entry: str) -> str:

@@ -18,7 +18,7 @@ _MAX_COMMON_NAME = 64
 def make_csr(key: PrivateKey, hosts: Sequence[str]) -> bytes:
     """Return a PEM CSR signed by ``key`` for ``hosts`` (DNS names, with or without a final dot).
 
-    Every host goes into the subjectAltName extension, which is what an ACME CA reads; the
+    Every host goes into the subjectAltName extension, which is what an ACME CA reads. The
     first one is also the subject's commonName when it fits in 64 characters.
     """
     names = [host.rstrip(".").lower() for host in hosts]
