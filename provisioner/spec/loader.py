@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from provisioner.errors import PositionedError, SpecError
+from provisioner.spec import fastyaml
 from provisioner.spec.models import Spec
 from provisioner.spec.semantics import check_semantics
 
@@ -37,6 +39,11 @@ def load_spec(path: Path | str) -> Spec:
 
 
 def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
+    fast = _load_fast(text, filename)
+    if fast is not None:
+        return fast
+
+    # The spec is invalid: parse it again, keeping positions, to locate every error.
     document = _parse_yaml(text, filename)
     if not isinstance(document, CommentedMap):
         raise SpecError(
@@ -65,6 +72,24 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
         positioned.sort(key=lambda e: (e.line or 0, e.column or 0))
         raise SpecError(positioned)
     assert spec is not None
+    return spec
+
+
+def _load_fast(text: str, filename: str) -> Spec | None:
+    """Return the Spec when ``text`` is valid, else None; reads without positions, fast."""
+    try:
+        data = fastyaml.load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError:
+        return None
+    spec.source = Path(filename)
+    if check_semantics(spec):
+        return None
     return spec
 
 

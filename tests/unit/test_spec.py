@@ -173,3 +173,20 @@ def test_model_and_reference_errors_together() -> None:
     fields = [e.field for e in caught.value.errors]
     assert fields == ["mail_servers[0].ports", "mail_servers[1].certificate.authority"]
     assert caught.value.errors[1].line == 10
+
+
+def test_fast_and_positioned_loaders_agree() -> None:
+    from ruamel.yaml import YAML
+
+    from provisioner.spec import fastyaml
+    from provisioner.spec.loader import _plain
+
+    text = (Path(__file__).parents[2] / "examples" / "nccoe" / "provisioner.yaml").read_text()
+    text += "deploy: {a: yes, b: 010, c: '1:20', d: 1:20, e: 0x10, f: NO, g: ~, h: 1.5}\n"
+    assert fastyaml.load(text) == _plain(YAML(typ="rt").load(text))
+
+
+def test_duplicate_key_is_an_error() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(MINIMAL + "version: 1\n")
+    assert "duplicate" in caught.value.errors[0].message
