@@ -568,7 +568,7 @@ class RolloverEngine:
         if self.observer.mta_presents(server, certificate).ok:
             log.info("the MTA %s presents the new certificate already", server.host)
             return
-        if not server.deploy:
+        if not server.deploy and self.deployer is spec_deployer:
             log.warning(
                 "mail server %s has no deploy settings: install certificate %s on the MTA "
                 "yourself; the rollover waits until the MTA presents it",
