@@ -18,6 +18,8 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.flags
@@ -32,7 +34,6 @@ import dns.rrset
 from provisioner.clock import Clock
 from provisioner.errors import PKIError, ProvisionerError
 from provisioner.pki import ca as pki_ca
-from provisioner.pki.acme.client import AcmeConnection, AcmeRejected, Dns01Challenge
 from provisioner.pki.acme.csr import make_csr
 from provisioner.pki.encoding import load_certificates
 from provisioner.pki.keys import (
@@ -46,6 +47,9 @@ from provisioner.spec.models import AcmeAuthority, MailServerSpec, NameServer, S
 from provisioner.store.local import LocalStore
 from provisioner.workflows import apply as apply_workflow
 from provisioner.zone.builder import BuildInputs, PublishedCertificate
+
+if TYPE_CHECKING:
+    from provisioner.pki.acme.client import AcmeConnection, Dns01Challenge
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ def issue_for_hosts(
     csr = make_csr(key, names)
     try:
         order = connection.new_order(csr, names)
-    except AcmeRejected as error:
+    except acme_client_module().AcmeRejected as error:
         if error.code != "accountDoesNotExist":
             raise
         log.warning("the ACME CA %s lost the account; registering it again", authority.directory)
@@ -192,7 +196,9 @@ def open_account(
         key = load_private_key(store.load_key_pem(key_id))
 
     ca_bundle = spec.resolve(authority.ca_bundle) if authority.ca_bundle is not None else None
-    connection = AcmeConnection.open(authority.directory, key, ca_bundle=ca_bundle)
+    connection = acme_client_module().AcmeConnection.open(
+        authority.directory, key, ca_bundle=ca_bundle
+    )
 
     account_url = record.data.get("account_url")
     if account_url and record.data.get("directory") == authority.directory and not register_again:
@@ -223,6 +229,18 @@ def open_account(
     )
     log.info("registered the ACME account of authority %s: %s", authority.name, account_url)
     return connection
+
+
+def acme_client_module() -> ModuleType:
+    """Import the ACME client; raise PKIError when the optional acme packages are missing."""
+    try:
+        from provisioner.pki.acme import client
+    except ImportError as error:
+        raise PKIError(
+            f"ACME authorities need the Python packages acme and josepy: {error}",
+            hint="install them with: pip install 'provisioner[acme]'",
+        ) from error
+    return client
 
 
 def _external_account(spec: Spec, authority: AcmeAuthority) -> tuple[str, str] | None:
