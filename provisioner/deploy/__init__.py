@@ -60,8 +60,11 @@ def deploy_targets(
             "lists no primaries or resolvers under deploy",
             hint="add 'deploy: {...}' to a mail server, or deploy.primaries/deploy.resolvers",
         )
+    # ansible-playbook runs in the playbooks folder, so relative paths would point there.
     inventory_files = [
-        path for path in (targets.inventory_file, inventory_file) if path is not None
+        Path(path).absolute()
+        for path in (targets.inventory_file, inventory_file)
+        if path is not None
     ]
     for path in inventory_files:
         if not path.exists():

@@ -85,9 +85,7 @@ def add_deploy_settings(spec_path: Path, hosts: Path, knot_port: int, unbound_po
                 "port": unbound_port,
                 "auto_trust_anchor_file": "",
                 "trust_anchor_zones": ["example.com", "example.net"],
-                "stub_zones": [
-                    {"name": "example.com", "addresses": [f"127.0.0.1@{knot_port}"]}
-                ],
+                "stub_zones": [{"name": "example.com", "addresses": [f"127.0.0.1@{knot_port}"]}],
                 "allow_query_localhost": True,
                 "reload_command": "true",
                 "variables": {
@@ -203,6 +201,24 @@ def test_key_stays_out_of_output(deployed: Deployed) -> None:
     assert len(key_files) == 1
     first_body_line = key_files[0].read_text().splitlines()[1]
     assert first_body_line not in deployed.stdout
+
+
+def test_check_reads_inventory_variables(deployed: Deployed) -> None:
+    """A variable from --inventory reaches the role; --check reports and changes nothing."""
+    (deployed.folder / "inventory.yml").write_text(
+        'all:\n  hosts:\n    res1:\n      unbound_access_control: ["10.0.0.0/8"]\n'
+    )
+    config = deployed.hosts / "res1" / "etc/unbound/unbound.conf"
+    before = config.read_text()
+    arguments = ["--check", "--limit", "res1", "--inventory", "inventory.yml", "--json"]
+    result = run_provisioner(
+        "deploy", deployed.folder / "provisioner.yaml", *arguments, cwd=deployed.folder, check=True
+    )
+    report = json.loads(result.stdout)
+    assert report["check"] is True
+    assert [host["host"] for host in report["hosts"]] == ["res1"]
+    assert report["hosts"][0]["changed_tasks"] == ["Write unbound.conf"]
+    assert config.read_text() == before
 
 
 def test_changed_zone_reaches_running_primary(running: Deployed) -> None:
