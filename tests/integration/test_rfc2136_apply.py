@@ -374,3 +374,31 @@ def test_separate_transfer_key(tmp_path: Path) -> None:
         result = setup.run()
         assert result.zones[0].backend.updates_sent == 1  # type: ignore[attr-defined]
         assert_served_equals_desired(result)
+
+
+@pytest.mark.xfail(
+    reason="knotd 3.2.6 (Debian 12) exits with SIGSEGV on an UPDATE that adds an NSEC3 RR "
+    "to a zone with dnssec-signing off, with or without NSEC3PARAM in the zone",
+    strict=False,
+)
+def test_provisioner_nsec3_on_knot(tmp_path: Path) -> None:
+    with start_setup(tmp_path, MODES[2]) as setup:
+        text = setup.spec_path.read_text().replace(
+            "      signer: provisioner\n", "      signer: provisioner\n      denial: nsec3\n"
+        )
+        setup.spec_path.write_text(text)
+
+        first = setup.run()
+        assert_served_equals_desired(first)
+        served = first.zones[0].backend.read()
+        assert served is not None
+        assert any(key[1] == dns.rdatatype.NSEC3 for key in served.rrsets)
+        assert served.get(ZONE, "NSEC3PARAM") is not None
+
+        setup.write_spec(records=["{name: new, type: A, value: 192.0.2.50}"])
+        second = setup.run()
+        actions = {c.action for c in second.zones[0].plan.changes}
+        assert "delete" in actions
+        assert_served_equals_desired(second)
+        third = setup.run()
+        assert third.zones[0].backend.updates_sent == 0  # type: ignore[attr-defined]
