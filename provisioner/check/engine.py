@@ -291,10 +291,13 @@ class CheckRun:
     # -- MX hosts -------------------------------------------------------------------------
 
     def mx_addresses(self, mx: MxTarget) -> list[str]:
-        if mx.addresses:
-            return list(mx.addresses)
+        """Return the addresses to probe: the served A and AAAA records and those of the target.
 
-        addresses: list[str] = []
+        Sending MTAs connect to the served addresses, so an address that the DNS serves but the
+        spec does not list is probed too, with a warning; a listed address that the DNS does
+        not serve is probed and warned about as well.
+        """
+        served: list[str] = []
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             result = self.validator.validate(mx.host, rdtype)
             if result.security == Security.BOGUS:
@@ -308,12 +311,36 @@ class CheckRun:
                 continue
 
             if result.rrset is not None:
-                addresses.extend(rdata.address for rdata in result.rrset)
+                served.extend(rdata.address for rdata in result.rrset)
+
+        subject = f"{mx.host} A/AAAA"
+        for address in served:
+            if mx.addresses and address not in mx.addresses:
+                self.add(
+                    "mx.address",
+                    Status.WARN,
+                    mx.zone,
+                    subject,
+                    f"the DNS serves {address} for {mx.host}, which the spec does not list",
+                    "add the address to the mail server in the spec, or remove the record",
+                )
+        for address in mx.addresses:
+            if served and address not in served:
+                self.add(
+                    "mx.address",
+                    Status.WARN,
+                    mx.zone,
+                    subject,
+                    f"the spec lists {address} for {mx.host}, but the DNS does not serve it",
+                    "run provisioner apply, or correct the addresses in the spec",
+                )
+
+        addresses = list(dict.fromkeys([*mx.addresses, *served]))
         if not addresses:
             self.fail(
                 "mx.address",
                 mx.zone,
-                f"{mx.host} A/AAAA",
+                subject,
                 f"the MX host {mx.host} has no address",
                 "publish A or AAAA records for the MX host",
             )

@@ -373,3 +373,32 @@ def test_pkix_usage_beside_dane_ee(lab: Lab) -> None:
     usage = [f for f in report.findings if f.check == "tlsa.usage"]
     assert [f.status for f in usage] == [Status.WARN]
     assert "1 1 1 (PKIX-EE SPKI SHA2-256)" in usage[0].message
+
+
+def test_mx_addresses_from_dns(lab: Lab) -> None:
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    target = target_for(lab)
+    target.mx_hosts[0].addresses = []
+    with smtp(lab):
+        report = run_checks(target, SystemClock())
+    assert failures(report) == []
+    probed = [f.server for f in report.findings if f.check == "smtp.starttls"]
+    assert probed == [f"{MX1}:{lab.smtp_port}"]
+
+
+def test_served_address_missing_from_spec(lab: Lab) -> None:
+    from tests.integration.servers_check import MX2
+
+    lab.serve(lab.sign_parent(), lab.sign_child())
+    target = target_for(lab)
+    target.mx_hosts[0].addresses = [MX2]
+    with smtp(lab), smtp(lab, address=MX2):
+        report = run_checks(target, SystemClock())
+    assert report.exit_code == 0
+    warnings = [f.message for f in report.by_status(Status.WARN) if f.check == "mx.address"]
+    assert warnings == [
+        f"the DNS serves {MX1} for mx1.{CHILD}, which the spec does not list",
+        f"the spec lists {MX2} for mx1.{CHILD}, but the DNS does not serve it",
+    ]
+    probed = [f.server for f in report.findings if f.check == "smtp.starttls"]
+    assert probed == [f"{MX2}:{lab.smtp_port}", f"{MX1}:{lab.smtp_port}"]
