@@ -4,6 +4,7 @@ refers to, and the derived record with its owner name and warnings."""
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -157,6 +158,7 @@ class DaneRecord:
         return " ".join(fields)
 
 
+@functools.lru_cache(maxsize=4096)
 def owner_domain(domain: str) -> dns.name.Name:
     """Return ``domain`` as an absolute dnspython name in A-labels; raise DaneError if invalid."""
     try:

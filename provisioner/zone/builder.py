@@ -103,16 +103,21 @@ def build_zones(
             if len(rrset):
                 zone.add(rrset)
 
+    zone_of_domain: dict[str, ZoneSpec | None] = {}
     for user in spec.users:
         # The zone that contains the SMIMEA owner name, which is a child zone
         # _smimecert.<domain> when the spec delegates it, else the zone of the domain.
-        zone_spec = spec.zone_for(smimea_owner(user.address).to_text())
+        # Every user of a domain has the same one, so it is looked up once per domain.
+        owner = smimea_owner(user.address)
+        if user.domain not in zone_of_domain:
+            zone_of_domain[user.domain] = spec.zone_for(owner.to_text())
+        zone_spec = zone_of_domain[user.domain]
         assert zone_spec is not None
         if zone_spec.name not in zones:
             continue
         published = inputs.users.get(user.address, ())
         ttl = user.smimea_ttl or zone_spec.ttl
-        rrset = dns.rrset.RRset(smimea_owner(user.address), IN, dns.rdatatype.SMIMEA)
+        rrset = dns.rrset.RRset(owner, IN, dns.rdatatype.SMIMEA)
         for certificate in published:
             for parameters in user.smimea:
                 target = _dane_target(parameters, certificate, f"user {user.address}")

@@ -78,7 +78,7 @@ class ZoneData:
 
     def names(self) -> list[dns.name.Name]:
         """Return the owner names in DNSSEC canonical order (RFC 4034, section 6.1)."""
-        return sorted({key[0] for key in self.rrsets})
+        return sorted({key[0] for key in self.rrsets}, key=canonical_name_key)
 
     def __iter__(self) -> Iterator[dns.rrset.RRset]:
         """Iterate RRsets in canonical order of owner name, then type, then covered type."""
@@ -150,5 +150,15 @@ class ZoneData:
         return data
 
 
-def _sort_key(key: RRsetKey) -> tuple[dns.name.Name, int, int]:
-    return (key[0], int(key[1]), int(key[2]))
+def canonical_name_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """Return a sort key giving DNSSEC canonical order (RFC 4034, section 6.1).
+
+    Labels compare right to left as lowercase octet strings, and a name sorts before the
+    names below it; a tuple of the reversed lowercased labels compares exactly so, and far
+    faster than dns.name.Name comparisons.
+    """
+    return tuple(label.lower() for label in reversed(name.labels))
+
+
+def _sort_key(key: RRsetKey) -> tuple[tuple[bytes, ...], int, int]:
+    return (canonical_name_key(key[0]), int(key[1]), int(key[2]))
