@@ -1,6 +1,6 @@
 """The rollover engine: persisted state machines that change keys and certificates step by step.
 
-A rollover is a row of the store's ``rollovers`` table. Its JSON data holds the planned steps
+A rollover is a row of the store's ``rollovers`` table. Its JSON data contains the planned steps
 (provisioner.rollover.machines), the ids of the old and new keys or certificates, the index of
 the current step and its phase:
 
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 class Publisher(Protocol):
     def __call__(self, spec: Spec, store: LocalStore, clock: Clock) -> None:
-        """Publish every zone as the store now says (provisioner apply)."""
+        """Publish every zone as the store now records it (provisioner apply)."""
         ...
 
 
@@ -123,7 +123,7 @@ def spec_deployer(
 
 @dataclass
 class RolloverStatus:
-    """What ``rollover status`` shows about one rollover."""
+    """The state of one rollover, as ``rollover status`` shows it."""
 
     id: str
     kind: str
@@ -151,7 +151,7 @@ class RolloverStatus:
 
 @dataclass
 class RunReport:
-    """What one ``rollover run`` did."""
+    """The outcome of one ``rollover run``."""
 
     started: list[str] = field(default_factory=list)
     advanced: list[str] = field(default_factory=list)
