@@ -13,13 +13,16 @@ import struct
 import zlib
 
 import dns.dnssectypes
+import dns.immutable
 import dns.name
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
 import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.util
+import dns.wire
 
 RdataType = dns.rdatatype.RdataType
 RRSIG = dns.rdtypes.ANY.RRSIG.RRSIG
@@ -33,13 +36,94 @@ _RRSIG_HEADER = struct.Struct("!HBBIIIH")
 _RR_HEADER = struct.Struct("!HHIH")
 
 
-def canonical_key(name: dns.name.Name) -> CanonicalKey:
+# Tables that turn each octet c into one base-9 digit of c (c % 9, c // 9 % 9, c // 81).
+_BASE9_DIGITS = [
+    bytes.maketrans(bytes(range(256)), bytes(b"012345678"[c // 9**k % 9] for c in range(256)))
+    for k in range(3)
+]
+
+
+def name_hash(labels: tuple[bytes, ...]) -> int:
+    """Return the value of dnspython's Name.__hash__ for ``labels``, several times faster.
+
+    dnspython 2.x computes h = 9 * h + c over the lower-cased octets of all labels, which is a
+    base-9 polynomial. Splitting each octet into three base-9 digits turns it into three numerals
+    that int(..., 9) parses in C.
+    """
+    text = b"".join(labels).lower()
+    if not text:
+        return 0
+    value = (
+        int(text.translate(_BASE9_DIGITS[0]), 9)
+        + 9 * int(text.translate(_BASE9_DIGITS[1]), 9)
+        + 81 * int(text.translate(_BASE9_DIGITS[2]), 9)
+    )
+    return value if value < 2**63 else hash(value)
+
+
+@dns.immutable.immutable
+class HashedName(dns.name.Name):
+    """A dns.name.Name that computes its hash once.
+
+    dnspython recomputes a name's hash on every dictionary look-up, which dominated the signer's
+    time. Instances equal and hash like the plain Name, so either finds the other in a dict.
+    """
+
+    __slots__ = ["_hash"]
+
+    def __init__(self, labels: tuple[bytes, ...]) -> None:
+        super().__init__(labels)
+        self._hash = name_hash(self.labels)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # dnspython's fullcompare() costs about 15 microseconds; dict look-ups call this often.
+        if self is other:
+            return True
+        if not isinstance(other, dns.name.Name):
+            return False
+        if isinstance(other, HashedName) and other._hash != self._hash:
+            return False
+        mine = self.labels
+        theirs = other.labels
+        if mine == theirs:
+            return True
+        if len(mine) != len(theirs):
+            return False
+        return all(a == b or a.lower() == b.lower() for a, b in zip(mine, theirs, strict=True))
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)
+        object.__setattr__(self, "_hash", name_hash(self.labels))
+
+
+def hashed_name(name: dns.name.Name) -> HashedName:
+    """Return ``name`` as a HashedName (itself when it already is one)."""
+    if isinstance(name, HashedName):
+        return name
+    return HashedName(name.labels)
+
+
+def canonical_key(name: dns.name.Name, origin_length: int) -> CanonicalKey:
     """Return a tuple whose ordering is the DNSSEC canonical order of names (RFC 4034, 6.1).
 
-    Labels are lower-cased and reversed, so Python's tuple and bytes comparison does the work
-    that dnspython's slower Name comparison would.
+    The tuple holds the labels of ``name`` above the zone origin (which has ``origin_length``
+    labels, root included), lower-cased and most significant first. Python's tuple and bytes
+    comparison then does the work of dnspython's much slower Name comparison. A label that is
+    already lower-case is kept as the same object, to save memory.
     """
-    return tuple(label.lower() for label in reversed(name.labels))
+    labels = name.labels
+    key = []
+    for index in range(len(labels) - origin_length - 1, -1, -1):
+        label = labels[index]
+        lowered = label.lower()
+        key.append(label if lowered == label else lowered)
+    return tuple(key)
 
 
 def canonical_wire(name: dns.name.Name) -> bytes:
@@ -82,10 +166,8 @@ def signing_input(
     That is the RRSIG rdata without the signature, then every RR in canonical form, ordered by
     canonical rdata (RFC 4034, section 6.3). ``rdata_wires`` must be canonical and sorted.
     """
-    prefix = (
-        _RRSIG_HEADER.pack(rdtype, algorithm, labels, ttl, expiration, inception, key_tag)
-        + signer_wire
-    )
+    prefix = rrsig_header(rdtype, algorithm, labels, ttl, expiration, inception, key_tag)
+    prefix += signer_wire
     rr_prefix = owner_wire + _RR_HEADER.pack(rdtype, 1, ttl, 0)[:-2]
     parts = [prefix]
     for rdata in rdata_wires:
@@ -95,37 +177,35 @@ def signing_input(
     return b"".join(parts)
 
 
-def new_rrsig(
-    type_covered: RdataType,
-    algorithm: int,
-    labels: int,
-    original_ttl: int,
-    expiration: int,
-    inception: int,
-    key_tag: int,
-    signer: dns.name.Name,
-    signature: bytes,
-) -> RRSIG:
-    """Build an RRSIG rdata without dnspython's per-field checks (about 10x faster).
+def new_rrsig(header: bytes, signer: dns.name.Name, signer_wire: bytes, signature: bytes) -> RRSIG:
+    """Build an RRSIG rdata from its packed fixed fields without dnspython's per-field checks.
 
-    All fields come from the signer itself and are already in range, and the object is still
-    an ordinary immutable dnspython RRSIG.
+    ``header`` is the packed type covered, algorithm, labels, original TTL, expiration,
+    inception and key tag, as in the signing input.
     """
-    rdata = object.__new__(RRSIG)
+    fields = _RRSIG_HEADER.unpack(header)
+    rdata = object.__new__(SignerRRSIG)
     setattr_ = object.__setattr__
     setattr_(rdata, "rdclass", _IN)
     setattr_(rdata, "rdtype", RdataType.RRSIG)
     setattr_(rdata, "rdcomment", None)
-    setattr_(rdata, "type_covered", type_covered)
-    setattr_(rdata, "algorithm", dns.dnssectypes.Algorithm(algorithm))
-    setattr_(rdata, "labels", labels)
-    setattr_(rdata, "original_ttl", original_ttl)
-    setattr_(rdata, "expiration", expiration)
-    setattr_(rdata, "inception", inception)
-    setattr_(rdata, "key_tag", key_tag)
+    setattr_(rdata, "type_covered", RdataType(fields[0]))
+    setattr_(rdata, "algorithm", dns.dnssectypes.Algorithm(fields[1]))
+    setattr_(rdata, "labels", fields[2])
+    setattr_(rdata, "original_ttl", fields[3])
+    setattr_(rdata, "expiration", fields[4])
+    setattr_(rdata, "inception", fields[5])
+    setattr_(rdata, "key_tag", fields[6])
     setattr_(rdata, "signer", signer)
     setattr_(rdata, "signature", signature)
+    setattr_(rdata, "_hash", hash(header + signer_wire + signature))
     return rdata
+
+
+def rrsig_header(
+    rdtype: int, algorithm: int, labels: int, ttl: int, expiration: int, inception: int, tag: int
+) -> bytes:
+    return _RRSIG_HEADER.pack(rdtype, algorithm, labels, ttl, expiration, inception, tag)
 
 
 class BitmapCache:
@@ -136,14 +216,16 @@ class BitmapCache:
         self._class: type[dns.rdtypes.util.Bitmap] = dns.rdtypes.ANY.NSEC.Bitmap
         if rdtype == RdataType.NSEC3:
             self._class = dns.rdtypes.ANY.NSEC3.Bitmap
-        self._cache: dict[frozenset[int], dns.rdtypes.util.Bitmap] = {}
+        self._cache: dict[frozenset[int], tuple[dns.rdtypes.util.Bitmap, bytes]] = {}
 
-    def get(self, types: frozenset[int]) -> dns.rdtypes.util.Bitmap:
-        bitmap = self._cache.get(types)
-        if bitmap is None:
+    def get(self, types: frozenset[int]) -> tuple[dns.rdtypes.util.Bitmap, bytes]:
+        """Return the bitmap of ``types`` and its wire form."""
+        entry = self._cache.get(types)
+        if entry is None:
             bitmap = self._class.from_rdtypes(sorted(RdataType(t) for t in types))
-            self._cache[types] = bitmap
-        return bitmap
+            entry = (bitmap, bitmap_wire(bitmap))
+            self._cache[types] = entry
+        return entry
 
 
 def nsec3_hash(owner_wire: bytes, salt: bytes, iterations: int) -> bytes:
@@ -157,3 +239,109 @@ def nsec3_hash(owner_wire: bytes, salt: bytes, iterations: int) -> bytes:
 def nsec3_label(digest: bytes) -> bytes:
     """Encode an NSEC3 hash as the lower-case Base32hex owner label (no padding for SHA-1)."""
     return base64.b32hexencode(digest).rstrip(b"=").lower()
+
+
+def bitmap_wire(bitmap: dns.rdtypes.util.Bitmap) -> bytes:
+    """Encode a type bitmap as NSEC and NSEC3 carry it (RFC 4034, section 4.1.2)."""
+    return b"".join(bytes((window, len(octets))) + octets for window, octets in bitmap.windows)
+
+
+def name_wire(name: dns.name.Name) -> bytes:
+    """Return the uncompressed wire form of ``name``, keeping its case."""
+    return b"".join(bytes((len(label),)) + label for label in name.labels)
+
+
+# The signer builds RRSIG, NSEC and NSEC3 rdata in bulk. These subclasses carry their canonical
+# wire form, computed by the signer, so that hashing and comparing them (which dnspython does by
+# rendering the wire form each time) costs nothing. They behave as their dnspython base classes
+# otherwise. replace() returns a plain base-class instance, because a cached wire form would be
+# wrong for the changed rdata.
+
+
+class _CachedWire:
+    __slots__ = ()
+    _wire: bytes
+
+    def __hash__(self) -> int:
+        return hash(self._wire)
+
+    def to_digestable(self, origin: dns.name.Name | None = None) -> bytes:
+        return self._wire
+
+    def replace(self, **kwargs: object) -> dns.rdata.Rdata:
+        base = type(self).__mro__[2]
+        plain = base.from_wire_parser(
+            self.rdclass, self.rdtype, dns.wire.Parser(self._wire)  # type: ignore[attr-defined]
+        )
+        return plain.replace(**kwargs)
+
+
+class SignerRRSIG(RRSIG):
+    """An RRSIG that stores its hash; a million of them would not afford their wire form."""
+
+    __slots__ = ["_hash"]
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other)
+
+    def replace(self, **kwargs: object) -> dns.rdata.Rdata:
+        plain = RRSIG.from_wire_parser(self.rdclass, self.rdtype, dns.wire.Parser(self.to_wire()))
+        return plain.replace(**kwargs)
+
+
+class SignerNSEC(_CachedWire, NSEC):
+    __slots__ = ["_wire"]
+
+
+class SignerNSEC3(_CachedWire, NSEC3):
+    __slots__ = ["_wire"]
+
+
+def new_nsec(
+    following: dns.name.Name, bitmap: dns.rdtypes.util.Bitmap, windows_wire: bytes
+) -> NSEC:
+    """Build an NSEC rdata without dnspython's per-field checks."""
+    rdata = object.__new__(SignerNSEC)
+    setattr_ = object.__setattr__
+    setattr_(rdata, "rdclass", _IN)
+    setattr_(rdata, "rdtype", RdataType.NSEC)
+    setattr_(rdata, "rdcomment", None)
+    setattr_(rdata, "next", following)
+    setattr_(rdata, "windows", bitmap.windows)
+    # NSEC's next name is not lower-cased in the canonical form (RFC 6840, section 5.1).
+    setattr_(rdata, "_wire", name_wire(following) + windows_wire)
+    return rdata
+
+
+def new_nsec3(
+    flags: int,
+    iterations: int,
+    salt: bytes,
+    following: bytes,
+    bitmap: dns.rdtypes.util.Bitmap,
+    windows_wire: bytes,
+) -> NSEC3:
+    """Build an NSEC3 rdata (hash algorithm 1, SHA-1) without dnspython's per-field checks."""
+    rdata = object.__new__(SignerNSEC3)
+    setattr_ = object.__setattr__
+    setattr_(rdata, "rdclass", _IN)
+    setattr_(rdata, "rdtype", RdataType.NSEC3)
+    setattr_(rdata, "rdcomment", None)
+    setattr_(rdata, "algorithm", 1)
+    setattr_(rdata, "flags", flags)
+    setattr_(rdata, "iterations", iterations)
+    setattr_(rdata, "salt", salt)
+    setattr_(rdata, "next", following)
+    setattr_(rdata, "windows", bitmap.windows)
+    wire = (
+        struct.pack("!BBHB", 1, flags, iterations, len(salt))
+        + salt
+        + bytes((len(following),))
+        + following
+        + windows_wire
+    )
+    setattr_(rdata, "_wire", wire)
+    return rdata

@@ -28,19 +28,32 @@ ECDSA signatures are randomized: two fresh signatures of the same data differ, s
 for a fixed clock" means equal inception and expiration, and that signatures are reused.
 
 Speed: the RRSIG signing input is built as raw wire bytes (see _wire.py) and signed with
-cryptography directly, in worker processes forked from this one when the zone is large and all
-keys are ``parallel_safe``. The workers return only signatures.
+cryptography directly. When a pass needs many signatures and every key can be exported as PEM
+(``parallel_safe``), worker processes started by a fork server sign batches of compact jobs
+(owner, type, TTL, canonical rdata) and return only the signatures.
+
+Incremental update: ``update`` compares the new unsigned zone with the one ``previous`` was made
+from (by object identity first, so a zone built with ZoneData.copy() and a few replace() calls
+costs almost nothing), then re-signs only the changed RRsets and, with NSEC, the NSEC records of
+the names around added or removed owner names. It falls back to a full pass with reuse when a
+change touches the zone's structure (NS, DS or DNAME away from the apex, the SOA negative TTL,
+the DNSKEY, CDS or CDNSKEY RRsets), adds or removes owner names in an NSEC3 zone, or when some
+signature reached its refresh window.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 
 import dns.name
@@ -51,7 +64,8 @@ import dns.rrset
 
 from provisioner.clock import epoch
 from provisioner.dnssec import _wire
-from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset
+from provisioner.dnssec._wire import CanonicalKey
+from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset, load_key
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.errors import DnssecError
 from provisioner.zone.model import NONE, RRsetKey, ZoneData
@@ -70,8 +84,7 @@ _NS = RdataType.NS
 _DS = RdataType.DS
 _DNAME = RdataType.DNAME
 
-# Below this many signatures the signer stays in-process: forking costs more than it saves.
-PARALLEL_THRESHOLD = 4000
+# Jobs (RRsets) per batch sent to a worker; a pass with a single batch stays in-process.
 _CHUNK = 2000
 
 
@@ -111,7 +124,7 @@ class SignedZone:
 
     ``refresh_due`` (Unix time) is when the first signature enters its refresh window: before
     then, ``ZoneSigner.update`` need not look at unchanged RRsets. ``made`` and ``reused`` count
-    the signatures of this pass.
+    the signatures of this pass (an incremental pass counts only what it looked at).
     """
 
     zone: ZoneData
@@ -126,72 +139,63 @@ class _State:
     """The signer's index of a signed zone, kept for incremental updates."""
 
     unsigned: dict[RRsetKey, RRset]
-    signer_made: frozenset[RRsetKey]
-    types: dict[dns.name.Name, frozenset[RdataType]]
-    occluders: frozenset[_wire.CanonicalKey]
-    # Sorted canonical keys of the names that own an NSEC, or that an NSEC3 chain is built
-    # from (empty non-terminals excluded), and those names.
-    chain: list[_wire.CanonicalKey]
-    chain_names: dict[_wire.CanonicalKey, dns.name.Name]
-    # NSEC3 only: sorted hashes, and hash -> (name key, is empty non-terminal).
-    hashes: list[bytes]
-    hashed: dict[bytes, _wire.CanonicalKey]
-    ents: frozenset[_wire.CanonicalKey]
+    names: dict[CanonicalKey, dns.name.Name]
+    types: dict[CanonicalKey, frozenset[RdataType]]
+    occluders: frozenset[CanonicalKey]
+    # Sorted canonical keys of the NSEC owners, or of the names an NSEC3 chain is built from.
+    chain: list[CanonicalKey]
+    negative_ttl: int
     fingerprint: tuple[object, ...]
 
 
 @dataclasses.dataclass
-class _Job:
-    rrset: RRset
-    key_indexes: list[int]
-    kept: list[_wire.RRSIG]
+class _Layout:
+    """Owner names of one pass, keyed by canonical key, and which are glue or delegations."""
+
+    names: dict[CanonicalKey, dns.name.Name]
+    types: dict[CanonicalKey, frozenset[RdataType]]
+    cuts: set[CanonicalKey]
+    occluders: set[CanonicalKey]
+    occluded: set[CanonicalKey]
 
 
-@dataclasses.dataclass
-class _Work:
-    """What a worker process needs; inherited through fork, never pickled."""
+# A job for a worker: owner wire, type, TTL, labels, expiration, sorted canonical rdata, key
+# indexes. Only bytes and integers, so that it pickles cheaply.
+_JobTuple = tuple[bytes, int, int, int, int, tuple[bytes, ...], tuple[int, ...]]
 
-    jobs: list[_Job]
-    keys: list[SigningKey]
-    origin: dns.name.Name
-    signer_wire: bytes
-    inception: int
-    expiration_base: int
-    jitter: int
+_WORKER_KEYS: list[SigningKey] = []
+_WORKER_SIGNER_WIRE = b""
+_WORKER_INCEPTION = 0
 
 
-_WORK: _Work | None = None
-
-
-def _sign_jobs(work: _Work, start: int, end: int) -> list[tuple[int, list[bytes]]]:
-    """Sign jobs[start:end]; return (expiration, signatures in key order) per job."""
+def _sign_job_tuples(
+    jobs: list[_JobTuple], keys: Sequence[SigningKey], signer_wire: bytes, inception: int
+) -> list[list[bytes]]:
     results = []
-    origin = work.origin
-    keys = work.keys
-    for job in work.jobs[start:end]:
-        rrset = job.rrset
-        owner_wire = _wire.canonical_wire(rrset.name)
-        rdtype = int(rrset.rdtype)
-        rdata_wires = sorted({rdata.to_digestable(origin) for rdata in rrset})
-        labels = _wire.rrsig_labels(rrset.name)
-        expiration = _wire.jittered_expiration(
-            owner_wire, rdtype, work.expiration_base, work.jitter
-        )
+    for owner_wire, rdtype, ttl, labels, expiration, rdata_wires, key_indexes in jobs:
         signatures = []
-        for index in job.key_indexes:
+        for index in key_indexes:
             key = keys[index]
             data = _wire.signing_input(
-                owner_wire, rdtype, rrset.ttl, rdata_wires, key.algorithm, labels,
-                expiration, work.inception, key.key_tag, work.signer_wire,
+                owner_wire, rdtype, ttl, list(rdata_wires), key.algorithm, labels,
+                expiration, inception, key.key_tag, signer_wire,
             )
             signatures.append(key.sign(data))
-        results.append((expiration, signatures))
+        results.append(signatures)
     return results
 
 
-def _sign_chunk(bounds: tuple[int, int]) -> list[tuple[int, list[bytes]]]:
-    assert _WORK is not None, "worker started without signing work"
-    return _sign_jobs(_WORK, bounds[0], bounds[1])
+def _init_worker(
+    pems: list[bytes], algorithms: list[int], flags: list[int], signer_wire: bytes, inception: int
+) -> None:
+    global _WORKER_KEYS, _WORKER_SIGNER_WIRE, _WORKER_INCEPTION
+    _WORKER_KEYS = [load_key(pem, a, f) for pem, a, f in zip(pems, algorithms, flags, strict=True)]
+    _WORKER_SIGNER_WIRE = signer_wire
+    _WORKER_INCEPTION = inception
+
+
+def _sign_in_worker(jobs: list[_JobTuple]) -> list[list[bytes]]:
+    return _sign_job_tuples(jobs, _WORKER_KEYS, _WORKER_SIGNER_WIRE, _WORKER_INCEPTION)
 
 
 class ZoneSigner:
@@ -235,59 +239,59 @@ class ZoneSigner:
         self, zone: ZoneData, now: dt.datetime, previous: SignedZone | ZoneData | None = None
     ) -> SignedZone:
         """Sign ``zone`` completely, reusing the valid signatures of ``previous``."""
+        with _collector_paused():
+            return self._sign_full(zone, now, previous)
+
+    def _sign_full(
+        self, zone: ZoneData, now: dt.datetime, previous: SignedZone | ZoneData | None
+    ) -> SignedZone:
         now_epoch = epoch(now)
-        origin = zone.origin
-        unsigned = {k: v for k, v in zone.rrsets.items() if k[1] not in _SIGNER_TYPES}
-        rrsets = dict(unsigned)
-        signer_made = self._add_keyset(origin, rrsets)
-        soa = rrsets.get((origin, RdataType.SOA, NONE))
-        if soa is None:
-            raise DnssecError(f"zone {origin} has no SOA RRset", hint="add the SOA before signing")
-        negative_ttl = min(soa.ttl, soa[0].minimum)
-
-        types: dict[dns.name.Name, set[RdataType]] = {}
-        for name, rdtype, _covers in rrsets:
-            types.setdefault(name, set()).add(rdtype)
-        frozen_types = {name: frozenset(t) for name, t in types.items()}
-        name_keys = {name: _wire.canonical_key(name) for name in frozen_types}
-        occluders, occluded = _find_occluded(origin, frozen_types, name_keys)
-
+        origin = _wire.hashed_name(zone.origin)
+        # dict() copies keep the stored hashes; building new dicts would hash every Name again.
+        unsigned = dict(zone.rrsets)
+        for key in [key for key in unsigned if key[1] in _SIGNER_TYPES]:
+            del unsigned[key]
+        known = previous._state.names if isinstance(previous, SignedZone) else {}
+        rrsets, layout = _layout(origin, unsigned, known)
+        self._add_keyset(origin, rrsets, layout)
+        negative_ttl = _negative_ttl(origin, rrsets)
         state = _State(
             unsigned=unsigned,
-            signer_made=frozenset(signer_made),
-            types=frozen_types,
-            occluders=frozenset(occluders),
+            names=layout.names,
+            types=layout.types,
+            occluders=frozenset(layout.occluders),
             chain=[],
-            chain_names={},
-            hashes=[],
-            hashed={},
-            ents=frozenset(),
+            negative_ttl=negative_ttl,
             fingerprint=self._fingerprint,
         )
-        denial = self._build_denial(origin, frozen_types, name_keys, occluded, negative_ttl, state)
+        denial = self._build_denial(origin, layout, negative_ttl, state)
+
+        to_sign: list[tuple[dns.name.Name, RRset]] = []
+        names = layout.names
+        origin_length = len(origin.labels)
+        for key, rrset in rrsets.items():
+            name_key = _wire.canonical_key(key[0], origin_length)
+            if name_key in layout.occluded:
+                continue
+            if name_key in layout.cuts and key[1] != _DS:
+                continue
+            to_sign.append((names[name_key], rrset))
+        to_sign.extend((rrset.name, rrset) for rrset in denial.values())
         rrsets.update(denial)
 
-        to_sign: list[RRset] = []
-        for key, rrset in rrsets.items():
-            name, rdtype, _covers = key
-            if name in occluded:
-                continue
-            if name != origin and _NS in frozen_types.get(name, ()) and rdtype not in (
-                _DS, RdataType.NSEC
-            ):
-                continue
-            to_sign.append(rrset)
-
         prev_zone = previous.zone if isinstance(previous, SignedZone) else previous
-        signed, refresh_due, made, reused = self._sign_rrsets(
+        signed = ZoneData(origin)
+        signed.rrsets = rrsets
+        refresh_due, made, reused = self._sign_rrsets(
             origin, to_sign, rrsets, prev_zone, now_epoch
         )
         log.debug("signed %s: %d signatures made, %d reused", origin, made, reused)
         return SignedZone(signed, refresh_due, made, reused, state)
 
-    def _add_keyset(self, origin: dns.name.Name, rrsets: dict[RRsetKey, RRset]) -> list[RRsetKey]:
-        """Add the DNSKEY RRset, and CDS/CDNSKEY when the policy asks; return the keys added."""
-        made = []
+    def _add_keyset(
+        self, origin: dns.name.Name, rrsets: dict[RRsetKey, RRset], layout: _Layout
+    ) -> None:
+        """Add the DNSKEY RRset, and CDS/CDNSKEY when the policy asks."""
         dnskey_key = (origin, RdataType.DNSKEY, NONE)
         dnskeys = RRset(origin, _IN, RdataType.DNSKEY)
         existing = rrsets.get(dnskey_key)
@@ -297,9 +301,7 @@ class ZoneSigner:
             if assignment.published:
                 dnskeys.add(assignment.key.dnskey)
         dnskeys.update_ttl(self.policy.dnskey_ttl)
-        if existing is None or dnskeys != existing or existing.ttl != dnskeys.ttl:
-            rrsets[dnskey_key] = dnskeys
-            made.append(dnskey_key)
+        rrsets[dnskey_key] = dnskeys
 
         cds_key = (origin, RdataType.CDS, NONE)
         cdnskey_key = (origin, RdataType.CDNSKEY, NONE)
@@ -313,67 +315,74 @@ class ZoneSigner:
                 ttl = self.policy.cds_ttl_effective
                 rrsets[cds_key] = cds_rrset(origin, cds_keys, self.policy.ds_digests, ttl)
                 rrsets[cdnskey_key] = cdnskey_rrset(origin, cds_keys, ttl)
-                made += [cds_key, cdnskey_key]
-        return made
+        origin_key: CanonicalKey = ()
+        layout.types[origin_key] = frozenset(
+            layout.types.get(origin_key, frozenset())
+            | {key[1] for key in (dnskey_key, cds_key, cdnskey_key) if key in rrsets}
+        )
 
     # ----------------------------------------------------------------------------------
     # Denial of existence
 
+    def _chain_sources(self, origin: dns.name.Name, layout: _Layout) -> list[CanonicalKey]:
+        opt_out = self.policy.denial == "nsec3" and self.policy.nsec3.opt_out
+        sources = []
+        for name_key, name_types in layout.types.items():
+            if name_key in layout.occluded:
+                continue
+            if opt_out and name_key in layout.cuts and _DS not in name_types:
+                continue
+            sources.append(name_key)
+        sources.sort()
+        return sources
+
     def _build_denial(
-        self,
-        origin: dns.name.Name,
-        types: dict[dns.name.Name, frozenset[RdataType]],
-        name_keys: dict[dns.name.Name, _wire.CanonicalKey],
-        occluded: set[dns.name.Name],
-        negative_ttl: int,
-        state: _State,
+        self, origin: dns.name.Name, layout: _Layout, negative_ttl: int, state: _State
     ) -> dict[RRsetKey, RRset]:
-        nsec3 = self.policy.denial == "nsec3"
-        opt_out = nsec3 and self.policy.nsec3.opt_out
-        sources: dict[_wire.CanonicalKey, dns.name.Name] = {}
-        for name, name_types in types.items():
-            if name in occluded:
-                continue
-            if opt_out and name != origin and _NS in name_types and _DS not in name_types:
-                continue
-            sources[name_keys[name]] = name
-        state.chain = sorted(sources)
-        state.chain_names = sources
-        if not nsec3:
-            return _nsec_chain(origin, state.chain, sources, types, negative_ttl)
-        return self._nsec3_chain(origin, types, negative_ttl, state)
+        state.chain = self._chain_sources(origin, layout)
+        if self.policy.denial == "nsec3":
+            return self._nsec3_chain(origin, layout, negative_ttl, state.chain)
+        out: dict[RRsetKey, RRset] = {}
+        bitmaps = _wire.BitmapCache(RdataType.NSEC)
+        chain = state.chain
+        count = len(chain)
+        for position, name_key in enumerate(chain):
+            rrset = _nsec_rrset(
+                layout.names, layout.types, layout.cuts, name_key, chain[(position + 1) % count],
+                bitmaps, negative_ttl,
+            )
+            out[(rrset.name, RdataType.NSEC, NONE)] = rrset
+        return out
 
     def _nsec3_chain(
         self,
         origin: dns.name.Name,
-        types: dict[dns.name.Name, frozenset[RdataType]],
+        layout: _Layout,
         negative_ttl: int,
-        state: _State,
+        chain: list[CanonicalKey],
     ) -> dict[RRsetKey, RRset]:
         params = self.policy.nsec3
         salt = params.salt_bytes
-        origin_length = len(origin.labels)
-        sources = state.chain_names
-        ents: dict[_wire.CanonicalKey, None] = {}
-        for key in state.chain:
-            for cut in range(len(key) - 1, origin_length, -1):
+        origin_wire = _wire.canonical_wire(origin)
+        sources = set(chain)
+        ents: dict[CanonicalKey, None] = {}
+        for key in chain:
+            for cut in range(len(key) - 1, 0, -1):
                 parent = key[:cut]
                 if parent in sources or parent in ents:
                     break
                 ents[parent] = None
-        state.ents = frozenset(ents)
 
-        hashed: dict[bytes, _wire.CanonicalKey] = {}
-        for key in [*state.chain, *ents]:
-            digest = _wire.nsec3_hash(_key_wire(key), salt, params.iterations)
+        hashed: dict[bytes, CanonicalKey] = {}
+        for key in [*chain, *ents]:
+            digest = _wire.nsec3_hash(_key_wire(key, origin_wire), salt, params.iterations)
             if digest in hashed:
                 raise DnssecError(
                     f"NSEC3 hash collision in zone {origin}",
                     hint="set another NSEC3 salt in the zone's dnssec policy",
                 )
             hashed[digest] = key
-        state.hashed = hashed
-        state.hashes = sorted(hashed)
+        hashes = sorted(hashed)
 
         param_key = (origin, RdataType.NSEC3PARAM, NONE)
         param = RRset(origin, _IN, RdataType.NSEC3PARAM)
@@ -385,40 +394,163 @@ class ZoneSigner:
         )
         out: dict[RRsetKey, RRset] = {param_key: param}
         bitmaps = _wire.BitmapCache(RdataType.NSEC3)
-        count = len(state.hashes)
-        for position, digest in enumerate(state.hashes):
-            following = state.hashes[(position + 1) % count]
-            rrset = self._nsec3_rrset(
-                origin, digest, following, hashed[digest], types, state, bitmaps, negative_ttl
+        flags = 1 if params.opt_out else 0
+        count = len(hashes)
+        origin_labels = origin.labels
+        for position, digest in enumerate(hashes):
+            name_key = hashed[digest]
+            if name_key in sources:
+                bitmap_types = _nsec3_types(
+                    name_key == (), name_key in layout.cuts,
+                    layout.types[name_key],
+                )
+            else:
+                bitmap_types = frozenset()
+            bitmap, windows_wire = bitmaps.get(bitmap_types)
+            rdata = _wire.new_nsec3(
+                flags, params.iterations, salt, hashes[(position + 1) % count], bitmap,
+                windows_wire,
             )
-            out[(rrset.name, RdataType.NSEC3, NONE)] = rrset
+            owner = _wire.HashedName((_wire.nsec3_label(digest), *origin_labels))
+            rrset = RRset(owner, _IN, RdataType.NSEC3)
+            rrset.ttl = negative_ttl
+            rrset.items[rdata] = None
+            out[(owner, RdataType.NSEC3, NONE)] = rrset
         return out
 
-    def _nsec3_rrset(
+    # ----------------------------------------------------------------------------------
+    # Incremental update
+
+    def update(self, previous: SignedZone, zone: ZoneData, now: dt.datetime) -> SignedZone:
+        """Sign ``zone``, an edited copy of the zone ``previous`` was made from.
+
+        The result equals what ``sign(zone, now, previous)`` returns, up to ECDSA randomness;
+        see the module docstring for when this falls back to a full pass.
+        """
+        with _collector_paused():
+            return self._update(previous, zone, now)
+
+    def _update(self, previous: SignedZone, zone: ZoneData, now: dt.datetime) -> SignedZone:
+        state = previous._state
+        now_epoch = epoch(now)
+        origin = previous.zone.origin
+        if (
+            state.fingerprint != self._fingerprint
+            or now_epoch >= previous.refresh_due
+            or zone.origin != origin
+        ):
+            return self._sign_full(zone, now, previous)
+        changes = _changed_keys(state.unsigned, zone.rrsets)
+        if not changes:
+            return SignedZone(previous.zone, previous.refresh_due, 0, 0, state)
+        plan = self._plan_update(origin, state, zone, changes)
+        if plan is None:
+            log.debug("update of %s needs a full pass", origin)
+            return self._sign_full(zone, now, previous)
+
+        unsigned = dict(state.unsigned)
+        out = dict(previous.zone.rrsets)
+        names = state.names
+        types = dict(state.types)
+        chain = state.chain
+        to_sign: list[tuple[dns.name.Name, RRset]] = []
+        touched: set[CanonicalKey] = set()
+        for key, name_key in plan:
+            name = names.get(name_key) or _wire.hashed_name(key[0])
+            rdtype = key[1]
+            new = zone.rrsets.get(key)
+            old_types = types.get(name_key, frozenset())
+            if new is None:
+                unsigned.pop(key, None)
+                out.pop((name, rdtype, NONE), None)
+                out.pop((name, RdataType.RRSIG, rdtype), None)
+                types[name_key] = old_types - {rdtype}
+            else:
+                unsigned[key] = new
+                out[(name, rdtype, NONE)] = new
+                to_sign.append((name, new))
+                types[name_key] = old_types | {rdtype}
+            if types[name_key] != old_types:
+                touched.add(name_key)
+
+        if touched:
+            names = dict(names)
+            chain = list(chain)
+            rebuild: set[CanonicalKey] = set()
+            for name_key in sorted(touched):
+                if not types[name_key]:
+                    del types[name_key]
+                    position = bisect.bisect_left(chain, name_key)
+                    del chain[position]
+                    name = names.pop(name_key)
+                    out.pop((name, RdataType.NSEC, NONE), None)
+                    out.pop((name, RdataType.RRSIG, RdataType.NSEC), None)
+                    rebuild.add(chain[position - 1])
+                    rebuild.discard(name_key)
+                    continue
+                if name_key not in names:
+                    names[name_key] = _wire.hashed_name(_key_name(name_key, origin))
+                    position = bisect.bisect_left(chain, name_key)
+                    chain.insert(position, name_key)
+                    rebuild.add(chain[position - 1])
+                rebuild.add(name_key)
+            bitmaps = _wire.BitmapCache(RdataType.NSEC)
+            cuts: set[CanonicalKey] = set()
+            count = len(chain)
+            for name_key in rebuild:
+                position = bisect.bisect_left(chain, name_key)
+                rrset = _nsec_rrset(
+                    names, types, cuts, name_key, chain[(position + 1) % count], bitmaps,
+                    state.negative_ttl,
+                )
+                out[(rrset.name, RdataType.NSEC, NONE)] = rrset
+                to_sign.append((rrset.name, rrset))
+
+        signed = ZoneData(origin)
+        signed.rrsets = out
+        refresh_due, made, reused = self._sign_rrsets(
+            origin, to_sign, out, previous.zone, now_epoch
+        )
+        new_state = dataclasses.replace(
+            state, unsigned=unsigned, names=names, types=types, chain=chain
+        )
+        return SignedZone(signed, min(refresh_due, previous.refresh_due), made, reused, new_state)
+
+    def _plan_update(
         self,
         origin: dns.name.Name,
-        digest: bytes,
-        following: bytes,
-        key: _wire.CanonicalKey,
-        types: dict[dns.name.Name, frozenset[RdataType]],
         state: _State,
-        bitmaps: _wire.BitmapCache,
-        negative_ttl: int,
-    ) -> RRset:
-        params = self.policy.nsec3
-        name = state.chain_names.get(key)
-        if name is None:
-            bitmap_types: frozenset[int] = frozenset()
-        else:
-            bitmap_types = _nsec3_types(name, origin, types[name])
-        owner = dns.name.Name((_wire.nsec3_label(digest), *origin.labels))
-        rdata = _wire.NSEC3(
-            _IN, RdataType.NSEC3, 1, 1 if params.opt_out else 0, params.iterations,
-            params.salt_bytes, following, bitmaps.get(bitmap_types),
-        )
-        rrset = RRset(owner, _IN, RdataType.NSEC3)
-        rrset.add(rdata, negative_ttl)
-        return rrset
+        zone: ZoneData,
+        changes: list[RRsetKey],
+    ) -> list[tuple[RRsetKey, CanonicalKey]] | None:
+        """Return the changes with their names' canonical keys, or None if a full pass is due."""
+        plan = []
+        origin_length = len(origin.labels)
+        names_change = False
+        for key in changes:
+            name, rdtype, _covers = key
+            if rdtype in _KEYSET_TYPES or rdtype in _SIGNER_TYPES:
+                return None
+            if rdtype == RdataType.SOA:
+                new_soa = zone.rrsets.get(key)
+                if new_soa is None or min(new_soa.ttl, new_soa[0].minimum) != state.negative_ttl:
+                    return None
+            if name != origin and rdtype in (_NS, _DS, _DNAME):
+                return None
+            name_key = _wire.canonical_key(name, origin_length)
+            for cut in range(len(name_key) + 1):
+                if name_key[:cut] in state.occluders:
+                    return None
+            if name_key not in state.names or (
+                zone.rrsets.get(key) is None
+                and state.types.get(name_key, frozenset()) <= {rdtype}
+            ):
+                names_change = True
+            plan.append((key, name_key))
+        if names_change and self.policy.denial == "nsec3":
+            # NOTE: the NSEC3 chain (and its empty non-terminals) is rebuilt by a full pass.
+            return None
+        return plan
 
     # ----------------------------------------------------------------------------------
     # Signatures
@@ -426,163 +558,251 @@ class ZoneSigner:
     def _sign_rrsets(
         self,
         origin: dns.name.Name,
-        to_sign: Iterable[RRset],
-        rrsets: dict[RRsetKey, RRset],
+        to_sign: list[tuple[dns.name.Name, RRset]],
+        out: dict[RRsetKey, RRset],
         previous: ZoneData | None,
         now: int,
-        base: ZoneData | None = None,
-    ) -> tuple[ZoneData, int, int, int]:
-        """Add RRSIGs over ``to_sign`` to ``rrsets``; return (zone, refresh_due, made, reused).
-
-        With ``base``, the result starts from base's RRsets (incremental update) and only the
-        RRSIGs of ``to_sign`` are replaced.
-        """
+    ) -> tuple[int, int, int]:
+        """Store RRSIGs over ``to_sign`` in ``out``; return (refresh_due, made, reused)."""
         policy = self.policy
         keys = self._keys
         tags = {(keys[i].algorithm, keys[i].key_tag): i for i in range(len(keys))}
-        jobs: list[_Job] = []
-        out: dict[RRsetKey, RRset] = dict(base.rrsets) if base is not None else dict(rrsets)
-        refresh_due = 2**32
-        reused = 0
         prev = previous.rrsets if previous is not None else {}
-        for rrset in to_sign:
-            rdtype = RdataType(rrset.rdtype)
-            wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
-            kept: list[_wire.RRSIG] = []
-            missing = wanted
-            old_sigs = prev.get((rrset.name, RdataType.RRSIG, rdtype))
-            if old_sigs is not None:
-                old = prev.get((rrset.name, rdtype, NONE))
-                if old is not None and old.ttl == rrset.ttl and (old is rrset or old == rrset):
-                    labels = _wire.rrsig_labels(rrset.name)
-                    found: set[int] = set()
-                    for sig in old_sigs:
-                        index = tags.get((sig.algorithm, sig.key_tag))
-                        if (
-                            index in wanted
-                            and index not in found
-                            and sig.original_ttl == rrset.ttl
-                            and sig.labels == labels
-                            and sig.signer == origin
-                            and sig.inception <= now
-                            and sig.expiration - now > policy.refresh
-                        ):
-                            found.add(index)
-                            kept.append(sig)
-                            refresh_due = min(refresh_due, sig.expiration - policy.refresh)
-                    missing = [i for i in wanted if i not in found]
-                    reused += len(kept)
-            if missing:
-                jobs.append(_Job(rrset, list(missing), kept))
-            else:
-                out[(rrset.name, RdataType.RRSIG, rdtype)] = _rrsig_rrset(rrset, kept)
+        inception = now - policy.inception_offset
+        expiration_base = now + policy.signature_validity
+        signer_wire = _wire.canonical_wire(origin)
+        counts = {"refresh_due": 2**32, "made": 0, "reused": 0}
+        pending: collections.deque[tuple[dns.name.Name, RRset, list[_wire.RRSIG], _JobTuple]]
+        pending = collections.deque()
 
-        made = 0
-        results = self._run_jobs(origin, jobs, now)
-        for job, (expiration, signatures) in zip(jobs, results, strict=True):
-            rrset = job.rrset
-            rdtype = RdataType(rrset.rdtype)
-            labels = _wire.rrsig_labels(rrset.name)
-            sigs = list(job.kept)
-            for index, signature in zip(job.key_indexes, signatures, strict=True):
-                key = keys[index]
-                sigs.append(
-                    _wire.new_rrsig(
-                        rdtype, key.algorithm, labels, rrset.ttl, expiration,
-                        now - policy.inception_offset, key.key_tag, origin, signature,
-                    )
+        def kept_signatures(owner: dns.name.Name, rrset: RRset, wanted: list[int]) -> list:
+            old_sigs = prev.get((owner, RdataType.RRSIG, RdataType(rrset.rdtype)))
+            if old_sigs is None:
+                return []
+            old = prev.get((owner, RdataType(rrset.rdtype), NONE))
+            if old is None or old.ttl != rrset.ttl or not (old is rrset or old == rrset):
+                return []
+            labels = _wire.rrsig_labels(owner)
+            found: set[int] = set()
+            kept = []
+            for sig in old_sigs:
+                index = tags.get((sig.algorithm, sig.key_tag))
+                if (
+                    index in wanted
+                    and index not in found
+                    and sig.original_ttl == rrset.ttl
+                    and sig.labels == labels
+                    and sig.signer == origin
+                    and sig.inception <= now
+                    and sig.expiration - now > policy.refresh
+                ):
+                    found.add(index)
+                    kept.append(sig)
+                    due = sig.expiration - policy.refresh
+                    counts["refresh_due"] = min(counts["refresh_due"], due)
+            return kept
+
+        def batches() -> Iterator[list[_JobTuple]]:
+            # This runs in the pool's task thread when signing in parallel, so it only appends
+            # to ``pending`` and stores RRsets whose signatures are all reused.
+            batch: list[_JobTuple] = []
+            for owner, rrset in to_sign:
+                rdtype = RdataType(rrset.rdtype)
+                wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
+                kept = kept_signatures(owner, rrset, wanted) if prev else []
+                counts["reused"] += len(kept)
+                missing = tuple(i for i in wanted if all(
+                    (keys[i].algorithm, keys[i].key_tag) != (sig.algorithm, sig.key_tag)
+                    for sig in kept
+                ))
+                if not missing:
+                    out[(owner, RdataType.RRSIG, rdtype)] = _rrsig_rrset(owner, rrset, kept)
+                    continue
+                owner_wire = _wire.canonical_wire(owner)
+                expiration = _wire.jittered_expiration(
+                    owner_wire, rdtype, expiration_base, policy.jitter
                 )
-            made += len(signatures)
-            refresh_due = min(refresh_due, expiration - policy.refresh)
-            out[(rrset.name, RdataType.RRSIG, rdtype)] = _rrsig_rrset(rrset, sigs)
+                rdata_wires = tuple(sorted({rdata.to_digestable(origin) for rdata in rrset}))
+                job = (
+                    owner_wire, int(rdtype), rrset.ttl, _wire.rrsig_labels(owner), expiration,
+                    rdata_wires, missing,
+                )
+                pending.append((owner, rrset, kept, job))
+                counts["made"] += len(missing)
+                batch.append(job)
+                if len(batch) >= _CHUNK:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
 
-        signed = ZoneData(origin)
-        signed.rrsets = out
-        return signed, refresh_due, made, reused
+        for signatures in self._run_jobs(batches(), signer_wire, inception):
+            owner, rrset, kept, job = pending.popleft()
+            _owner_wire, rdtype, ttl, labels, expiration, _rdata, key_indexes = job
+            sigs = list(kept)
+            for index, signature in zip(key_indexes, signatures, strict=True):
+                key = keys[index]
+                header = _wire.rrsig_header(
+                    rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
+                )
+                sigs.append(_wire.new_rrsig(header, origin, signer_wire, signature))
+            counts["refresh_due"] = min(counts["refresh_due"], expiration - policy.refresh)
+            out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _rrsig_rrset(owner, rrset, sigs)
+        return counts["refresh_due"], counts["made"], counts["reused"]
+
+    def _parallel(self) -> bool:
+        return (
+            self.processes > 1
+            and all(
+                getattr(key, "parallel_safe", False) and hasattr(key, "to_pem")
+                for key in self._keys
+            )
+            and "forkserver" in multiprocessing.get_all_start_methods()
+        )
 
     def _run_jobs(
-        self, origin: dns.name.Name, jobs: list[_Job], now: int
-    ) -> Iterable[tuple[int, list[bytes]]]:
-        global _WORK
-        work = _Work(
-            jobs=jobs,
-            keys=self._keys,
-            origin=origin,
-            signer_wire=_wire.canonical_wire(origin),
-            inception=now - self.policy.inception_offset,
-            expiration_base=now + self.policy.signature_validity,
-            jitter=self.policy.jitter,
-        )
-        signatures = sum(len(job.key_indexes) for job in jobs)
-        parallel = (
-            self.processes > 1
-            and signatures >= PARALLEL_THRESHOLD
-            and all(getattr(key, "parallel_safe", False) for key in self._keys)
-            and "fork" in multiprocessing.get_all_start_methods()
-        )
-        if not parallel:
-            yield from _sign_jobs(work, 0, len(jobs))
+        self, batches: Iterator[list[_JobTuple]], signer_wire: bytes, inception: int
+    ) -> Iterator[list[bytes]]:
+        """Sign batches of jobs; yield the signatures of each job, in order."""
+        first = next(batches, None)
+        if first is None:
             return
-        bounds = [(start, min(start + _CHUNK, len(jobs))) for start in range(0, len(jobs), _CHUNK)]
-        _WORK = work
-        # Freezing moves the zone's objects out of the collector's reach, so that collections in
-        # the workers do not copy every page of the zone (copy-on-write after fork).
-        gc.freeze()
-        try:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(self.processes) as pool:
-                for chunk in pool.imap(_sign_chunk, bounds):
-                    yield from chunk
-        finally:
-            _WORK = None
-            gc.unfreeze()
+        second = next(batches, None)
+        if second is None or not self._parallel():
+            # One batch (up to _CHUNK RRsets) is signed faster here than workers start.
+            for batch in itertools.chain([first], [second] if second else [], batches):
+                yield from _sign_job_tuples(batch, self._keys, signer_wire, inception)
+            return
+        # A fork server starts the workers from a fresh interpreter, so they do not inherit
+        # (and count in their memory) this process's copy of the zone. Keys travel as PEM.
+        pems = [key.to_pem() for key in self._keys]  # type: ignore[attr-defined]
+        initargs = (
+            pems, [k.algorithm for k in self._keys], [k.flags for k in self._keys],
+            signer_wire, inception,
+        )
+        context = multiprocessing.get_context("forkserver")
+        with context.Pool(self.processes, initializer=_init_worker, initargs=initargs) as pool:
+            stream = itertools.chain([first, second], batches)
+            for batch in pool.imap(_sign_in_worker, stream):
+                yield from batch
 
 
 # --------------------------------------------------------------------------------------
 # Helpers
 
 
-def _rrsig_rrset(rrset: RRset, sigs: list[_wire.RRSIG]) -> RRset:
-    out = RRset(rrset.name, _IN, RdataType.RRSIG, RdataType(rrset.rdtype))
-    out.update_ttl(rrset.ttl)
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a pass creates millions of objects.
+
+    Otherwise each collection walks the whole zone, and a pass creates no reference cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _negative_ttl(origin: dns.name.Name, rrsets: dict[RRsetKey, RRset]) -> int:
+    soa = rrsets.get((origin, RdataType.SOA, NONE))
+    if soa is None:
+        raise DnssecError(f"zone {origin} has no SOA RRset", hint="add the SOA before signing")
+    # RFC 9077: NSEC and NSEC3 TTL is the negative caching TTL, min(SOA TTL, SOA minimum).
+    return min(soa.ttl, soa[0].minimum)
+
+
+def _layout(
+    origin: dns.name.Name,
+    unsigned: dict[RRsetKey, RRset],
+    known: dict[CanonicalKey, dns.name.Name],
+) -> tuple[dict[RRsetKey, RRset], _Layout]:
+    """Index the owner names of ``unsigned``; return its RRsets re-keyed by HashedName.
+
+    ``known`` holds the HashedName objects of a previous pass: reusing them makes look-ups in
+    the previous signed zone compare names by identity.
+    """
+    names: dict[CanonicalKey, dns.name.Name] = {}
+    types: dict[CanonicalKey, frozenset[RdataType]] = {}
+    # Most owner names carry the same few sets of types; sharing them saves memory.
+    shared: dict[frozenset[RdataType], frozenset[RdataType]] = {}
+    rrsets: dict[RRsetKey, RRset] = {}
+    origin_length = len(origin.labels)
+    for (name, rdtype, covers), rrset in unsigned.items():
+        name_key = _wire.canonical_key(name, origin_length)
+        name_types = types.get(name_key)
+        if name_types is None:
+            hashed = known.get(name_key)
+            if hashed is None or hashed.labels != name.labels:
+                hashed = _wire.hashed_name(name)
+            names[name_key] = hashed
+            name_types = frozenset((rdtype,))
+        else:
+            hashed = names[name_key]
+            name_types = name_types | {rdtype}
+        types[name_key] = shared.setdefault(name_types, name_types)
+        rrsets[(hashed, rdtype, covers)] = rrset
+    names[()] = origin
+    cuts = {key for key, value in types.items() if key and _NS in value}
+    occluders = cuts | {key for key, value in types.items() if _DNAME in value}
+    occluded: set[CanonicalKey] = set()
+    if occluders:
+        for key in types:
+            for cut in range(len(key)):
+                if key[:cut] in occluders:
+                    occluded.add(key)
+                    break
+    return rrsets, _Layout(names, types, cuts, occluders, occluded)
+
+
+def _changed_keys(old: dict[RRsetKey, RRset], new: dict[RRsetKey, RRset]) -> list[RRsetKey]:
+    """Return the keys whose RRset was added, removed or replaced between ``old`` and ``new``.
+
+    When ``new`` keeps the order and key objects of ``old`` (ZoneData.copy() then replace()),
+    this compares objects by identity in one pass and hashes nothing.
+    """
+    changed = []
+    if len(old) == len(new):
+        for (old_key, old_rrset), (new_key, new_rrset) in zip(
+            old.items(), new.items(), strict=True
+        ):
+            if old_key is not new_key:
+                break
+            if old_rrset is not new_rrset:
+                changed.append(new_key)
+        else:
+            return changed
+    changed = []
+    for key, rrset in new.items():
+        if key[1] in _SIGNER_TYPES:
+            continue
+        before = old.get(key)
+        if before is None or (before is not rrset and (before != rrset or before.ttl != rrset.ttl)):
+            changed.append(key)
+    changed.extend(key for key in old if key not in new)
+    return changed
+
+
+def _rrsig_rrset(owner: dns.name.Name, rrset: RRset, sigs: list[_wire.RRSIG]) -> RRset:
+    out = RRset(owner, _IN, RdataType.RRSIG, RdataType(rrset.rdtype))
+    out.ttl = rrset.ttl
     for sig in sigs:
-        out.add(sig)
+        out.items[sig] = None
     return out
 
 
-def _key_wire(key: _wire.CanonicalKey) -> bytes:
-    return b"".join(bytes((len(label),)) + label for label in reversed(key))
+def _key_wire(key: CanonicalKey, origin_wire: bytes) -> bytes:
+    return b"".join(bytes((len(label),)) + label for label in reversed(key)) + origin_wire
 
 
-def _find_occluded(
-    origin: dns.name.Name,
-    types: dict[dns.name.Name, frozenset[RdataType]],
-    name_keys: dict[dns.name.Name, _wire.CanonicalKey],
-) -> tuple[set[_wire.CanonicalKey], set[dns.name.Name]]:
-    """Return the keys of zone cuts and DNAME owners, and the names below them."""
-    occluders = {
-        name_keys[name]
-        for name, name_types in types.items()
-        if name != origin and (_NS in name_types or _DNAME in name_types)
-    }
-    if _DNAME in types.get(origin, frozenset()):
-        occluders.add(name_keys[origin])
-    occluded: set[dns.name.Name] = set()
-    if not occluders:
-        return occluders, occluded
-    origin_length = len(origin.labels)
-    for name, key in name_keys.items():
-        for cut in range(origin_length, len(key)):
-            if key[:cut] in occluders:
-                occluded.add(name)
-                break
-    return occluders, occluded
+def _key_name(key: CanonicalKey, origin: dns.name.Name) -> dns.name.Name:
+    return dns.name.Name((*reversed(key), *origin.labels))
 
 
-def _nsec_types(
-    name: dns.name.Name, origin: dns.name.Name, name_types: frozenset[RdataType]
-) -> frozenset[int]:
-    if name != origin and _NS in name_types:
+def _nsec_types(is_cut: bool, name_types: frozenset[RdataType]) -> frozenset[int]:
+    if is_cut:
         # At a delegation only NS and DS belong to this zone (RFC 4035, section 2.3).
         kept = {_NS, RdataType.NSEC, RdataType.RRSIG}
         if _DS in name_types:
@@ -591,47 +811,32 @@ def _nsec_types(
     return frozenset(name_types | {RdataType.NSEC, RdataType.RRSIG})
 
 
-def _nsec3_types(
-    name: dns.name.Name, origin: dns.name.Name, name_types: frozenset[RdataType]
-) -> frozenset[int]:
-    if name != origin and _NS in name_types:
+def _nsec3_types(is_apex: bool, is_cut: bool, name_types: frozenset[RdataType]) -> frozenset[int]:
+    if is_cut:
         if _DS in name_types:
             return frozenset({_NS, _DS, RdataType.RRSIG})
         return frozenset({_NS})
     extra = {RdataType.RRSIG}
-    if name == origin:
+    if is_apex:
         extra.add(RdataType.NSEC3PARAM)
     return frozenset(name_types | extra)
 
 
 def _nsec_rrset(
-    name: dns.name.Name,
-    following: dns.name.Name,
-    bitmap_types: frozenset[int],
+    names: dict[CanonicalKey, dns.name.Name],
+    types: dict[CanonicalKey, frozenset[RdataType]],
+    cuts: set[CanonicalKey],
+    name_key: CanonicalKey,
+    following_key: CanonicalKey,
     bitmaps: _wire.BitmapCache,
     ttl: int,
 ) -> RRset:
+    name = names[name_key]
+    bitmap, windows_wire = bitmaps.get(_nsec_types(name_key in cuts, types[name_key]))
     rrset = RRset(name, _IN, RdataType.NSEC)
-    rrset.add(_wire.NSEC(_IN, RdataType.NSEC, following, bitmaps.get(bitmap_types)), ttl)
+    rrset.ttl = ttl
+    rrset.items[_wire.new_nsec(names[following_key], bitmap, windows_wire)] = None
     return rrset
-
-
-def _nsec_chain(
-    origin: dns.name.Name,
-    chain: list[_wire.CanonicalKey],
-    names: dict[_wire.CanonicalKey, dns.name.Name],
-    types: dict[dns.name.Name, frozenset[RdataType]],
-    ttl: int,
-) -> dict[RRsetKey, RRset]:
-    out: dict[RRsetKey, RRset] = {}
-    bitmaps = _wire.BitmapCache(RdataType.NSEC)
-    count = len(chain)
-    for position, key in enumerate(chain):
-        name = names[key]
-        following = names[chain[(position + 1) % count]]
-        bitmap_types = _nsec_types(name, origin, types[name])
-        out[(name, RdataType.NSEC, NONE)] = _nsec_rrset(name, following, bitmap_types, bitmaps, ttl)
-    return out
 
 
 def sign_zone(
@@ -643,12 +848,3 @@ def sign_zone(
 ) -> ZoneData:
     """Sign ``zone`` and return the signed ZoneData; see ZoneSigner.sign."""
     return ZoneSigner(keys, policy).sign(zone, now, previous).zone
-
-
-__all__ = [
-    "KeyAssignment",
-    "KeyRole",
-    "SignedZone",
-    "ZoneSigner",
-    "sign_zone",
-]
