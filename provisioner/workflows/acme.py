@@ -369,9 +369,13 @@ def publish_zones(
         if not any(origin.is_subdomain(target) for target in targets):
             continue
         zone = apply_workflow._prepare_zone(spec, zone_spec, store, clock, inputs, dry_run=False)
-        ds = apply_workflow._ds_for_parent(zone)
-        if ds is not None:
-            inputs.child_ds = {**inputs.child_ds, zone_spec.name: ds}
+        # Only a zone below a target zone hands a DS RRset up. A target zone is not asked,
+        # because for Route 53 that call also sets up the zone's signing.
+        below_target = any(origin != target and origin.is_subdomain(target) for target in targets)
+        if below_target:
+            ds = apply_workflow._ds_for_parent(zone)
+            if ds is not None:
+                inputs.child_ds = {**inputs.child_ds, zone_spec.name: ds}
         if zone_spec.name in extra_rrsets:
             apply_workflow._publish(zone, store, clock)
 

@@ -80,3 +80,16 @@ def test_unreachable_ca_is_named(tmp_path: Path) -> None:
         )
         assert raised.value.hint == "check the directory URL and that the CA is running"
         assert store.certificates() == []
+
+
+def test_cli_apply_exits_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from provisioner.cli.main import app
+
+    spec = write_spec(tmp_path)
+    result = CliRunner().invoke(app, ["apply", str(spec.source)])
+
+    assert result.exit_code == 1
+    assert "cannot fetch the directory at the ACME CA" in result.output
+    assert "check the directory URL and that the CA is running" in result.output
