@@ -410,7 +410,7 @@ def test_signed_zone_over_several_messages(tmp_path: Path) -> None:
         setup.run()
         # Three TXT strings of 240 octets each, below the 255-octet limit of one string.
         strings = " ".join(f'\\"{letter * 240}\\"' for letter in "xyz")
-        large = [f"{{name: t{index}, type: TXT, value: \"{strings}\"}}" for index in range(120)]
+        large = [f'{{name: t{index}, type: TXT, value: "{strings}"}}' for index in range(120)]
         setup.write_spec(records=large)
 
         result = setup.run()
