@@ -48,7 +48,7 @@ class NameServerAddress:
 
 @dataclass
 class ServedSerial:
-    """What one name server returned: its serial, or why it returned none."""
+    """The SOA serial one name server returned, or the reason it returned none."""
 
     server: NameServerAddress
     serial: int | None
