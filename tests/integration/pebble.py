@@ -175,6 +175,7 @@ class Pebble:
     dns_port: int
     eab_required: bool = False
     blocked_domains: Sequence[str] = ()
+    authorization_reuse: int = 0
     port: int = 0
     management_port: int = 0
     ca_bundle: Path = field(default_factory=Path)
@@ -213,7 +214,7 @@ class Pebble:
             **os.environ,
             "PEBBLE_VA_NOSLEEP": "1",
             "PEBBLE_WFE_NONCEREJECT": "0",
-            "PEBBLE_AUTHZREUSE": "0",
+            "PEBBLE_AUTHZREUSE": str(self.authorization_reuse),
         }
         log = (self.workdir / "pebble.log").open("wb")
         self.process = subprocess.Popen(

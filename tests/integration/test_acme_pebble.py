@@ -251,6 +251,25 @@ def test_lost_account_is_registered_again(tmp_path: Path, bind: Bind, pebble: Pe
     assert_no_challenge(bind)
 
 
+def test_valid_authorization_skips_challenge(tmp_path: Path, bind: Bind) -> None:
+    # Pebble reuses every valid authorization, so the second order needs no challenge.
+    reusing = start_pebble(tmp_path, bind.port, authorization_reuse=100)
+    try:
+        spec = write_spec(tmp_path, spec_text(reusing, bind))
+        clock = OffsetClock()
+        with LocalStore(spec.state_dir()) as store:
+            apply(spec, store, clock)
+            publications = len(store.publications(spec.zones[0].name))
+
+            key = generate_private_key("ecdsa-p256")
+            issued = issue_acme_certificate(spec, store, clock, spec.mail_servers[0], key)
+
+            assert issued.chain
+            assert len(store.publications(spec.zones[0].name)) == publications
+    finally:
+        reusing.stop()
+
+
 def test_unsigned_zone_issue(tmp_path: Path, bind: Bind, pebble: Pebble) -> None:
     spec = write_spec(tmp_path, spec_text(pebble, bind, signer="none"))
     with LocalStore(spec.state_dir()) as store:
