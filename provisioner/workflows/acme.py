@@ -30,6 +30,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+from cryptography import x509
 
 from provisioner.clock import Clock
 from provisioner.errors import PKIError, ProvisionerError
@@ -114,7 +115,7 @@ def issue_for_hosts(
         connection = open_account(spec, store, clock, authority, register_again=True)
         order = connection.new_order(csr, names)
 
-    deadline = clock.now() + dt.timedelta(seconds=authority.order_timeout)
+    order_timeout = dt.timedelta(seconds=authority.order_timeout)
     challenges = connection.dns01_challenges(order)
     pending = [challenge for challenge in challenges if challenge.pending]
     if pending:
@@ -124,13 +125,13 @@ def issue_for_hosts(
             wait_until_served(spec, authority, publisher.rrsets, clock)
             for challenge in pending:
                 connection.answer(challenge)
-            connection.wait_for_authorizations(pending, clock, deadline)
+            connection.wait_for_authorizations(pending, clock, clock.now() + order_timeout)
         finally:
             removal_problem = publisher.remove()
         if removal_problem is not None and warnings is not None:
             warnings.append(removal_problem)
 
-    fullchain = connection.finalize(order, clock, deadline)
+    fullchain = connection.finalize(order, clock, clock.now() + order_timeout)
     issued = _issued_certificate(fullchain, key, names, authority)
     log.info(
         "issued a certificate for %s by the ACME CA %s (serial %x, expires %s)",
@@ -503,6 +504,18 @@ def _issued_certificate(
     if not public_key_matches(leaf, key):
         raise PKIError(
             f"the ACME CA {authority.name} returned a certificate for another key",
+            hint="this is a CA bug; nothing was saved",
+        )
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        present = {name.lower() for name in san.get_values_for_type(x509.DNSName)}
+    except x509.ExtensionNotFound:
+        present = set()
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise PKIError(
+            f"the ACME CA {authority.name} returned a certificate without the names "
+            f"{', '.join(missing)}",
             hint="this is a CA bug; nothing was saved",
         )
     return pki_ca.IssuedCertificate(leaf, tuple(certificates[1:]), None, key)
