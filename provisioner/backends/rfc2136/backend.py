@@ -41,7 +41,7 @@ from provisioner.backends.rfc2136.operations import (
 from provisioner.backends.rfc2136.transport import Endpoint, PrerequisiteFailed, Transport
 from provisioner.clock import Clock
 from provisioner.errors import BackendError
-from provisioner.zone.model import NONE, RRsetKey, ZoneData, describe_key
+from provisioner.zone.model import ZoneData, describe_key
 from provisioner.zone.plan import ZonePlan
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ class Rfc2136Backend:
         self.served: ZoneData | None = None
         self.published_serial: int | None = None
         self.records_sent = 0
+        # (owner, type) of the RRsets whose operations reached the server in this apply.
+        self._sent: set[tuple[dns.name.Name, RdataType]] = set()
 
     @property
     def updates_sent(self) -> int:
@@ -141,7 +143,7 @@ class Rfc2136Backend:
         if self.signer == "provisioner":
             return
         for key in desired.rrsets:
-            if key[1] in SERVER_DNSSEC_TYPES and key[1] != RdataType.CDS:
+            if key[1] in SERVER_DNSSEC_TYPES:
                 raise BackendError(
                     f"zone {self.origin}: {describe_key(key)} is in the desired zone, but the "
                     f"server signs (signer {self.signer}) and makes its own DNSSEC records",
@@ -156,8 +158,9 @@ class Rfc2136Backend:
             self.read()
         assert self.served is not None
         changes = plan_operations(plan.changes)
+        self._sent = set()
         try:
-            self._send_all(plan, desired, changes, self.served.soa[0])
+            self._send_all(plan, changes, self.served.soa[0])
         except PrerequisiteFailed:
             log.warning(
                 "zone %s changed on %s during apply; reading it again to re-plan",
@@ -165,7 +168,7 @@ class Rfc2136Backend:
                 self.endpoint.where(),
             )
             remaining = self._replan(plan, desired)
-            self._send_all(plan, desired, remaining, self.served.soa[0])
+            self._send_all(plan, remaining, self.served.soa[0])
         self.published_serial = self.transport.query_soa().serial
         log.info(
             "zone %s: %d UPDATE message(s) with %d RR(s) sent to %s; served serial %d",
@@ -179,13 +182,11 @@ class Rfc2136Backend:
     def _send_all(
         self,
         plan: ZonePlan,
-        desired: ZoneData,
         changes: Sequence[ChangeOperations],
         expected_soa: dns.rdtypes.ANY.SOA.SOA,
     ) -> None:
         batches = self._batches(plan, changes)
         final_soa = self._final_soa(plan)
-        self._sent_keys: set[RRsetKey] = set()
         for index, batch in enumerate(batches):
             is_last = index == len(batches) - 1
             if is_last and final_soa is not None and not self.server_owns_serial:
@@ -207,7 +208,7 @@ class Rfc2136Backend:
             )
             self.transport.send_update(message)
             self.records_sent += count_records([batch])
-            self._sent_keys.update((op.name, op.rdtype) for op in batch)  # type: ignore[misc]
+            self._sent.update((op.name, op.rdtype) for op in batch)
             if not is_last:
                 # NOTE: an edit by someone else between this UPDATE and the SOA query below is
                 # not detected; the window is one round trip.
@@ -274,7 +275,6 @@ class Rfc2136Backend:
         remaining changes are recomputed against the new zone. An edit of an RRset that the plan
         changes means two writers disagree, which only the user can settle.
         """
-        sent = getattr(self, "_sent_keys", set())
         served = self.read()
         assert served is not None
         current = self.comparable(served, desired)
@@ -285,7 +285,7 @@ class Rfc2136Backend:
             if change.key[1] == RdataType.SOA:
                 continue
             now = current.rrsets.get(change.key)
-            was_sent = (change.key[0], change.key[1]) in sent
+            was_sent = (change.key[0], change.key[1]) in self._sent
             expected = change.after if was_sent else change.before
             if not _same_rrset(now, expected) and not _same_rrset(now, change.after):
                 conflicts.append(describe_key(change.key))
@@ -307,15 +307,3 @@ def _same_rrset(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a.ttl == b.ttl and set(a) == set(b)
-
-
-def owned_rrsig_keys(zone: ZoneData, owned: set[RRsetKey]) -> set[RRsetKey]:
-    """Return the RRSIG keys of ``zone`` whose owner name has RRSIGs that provisioner made.
-
-    The state store keeps ownership by (owner, type), which loses the covered type of an RRSIG.
-    """
-    return {
-        key
-        for key in zone.rrsets
-        if key[1] == RdataType.RRSIG and (key[0], RdataType.RRSIG, NONE) in owned
-    }

@@ -60,10 +60,10 @@ class Operation:
 
     def wire_size(self) -> int:
         """Return an upper bound of the octets this operation takes in a message."""
-        name_size = len(self.name.to_wire())
+        name_size = _wire_length(self.name)
         if self.kind == "delete_rrset":
             return name_size + 10
-        return sum(name_size + 10 + len(rdata.to_wire()) for rdata in self.rdatas)
+        return sum(name_size + 10 + _wire_length(rdata) for rdata in self.rdatas)
 
 
 @dataclass
@@ -174,9 +174,9 @@ def _split_operation(operation: Operation, limit: int, what: str) -> list[Operat
     pieces: list[Operation] = []
     chunk: list[dns.rdata.Rdata] = []
     chunk_size = 0
-    name_size = len(operation.name.to_wire())
+    name_size = _wire_length(operation.name)
     for rdata in operation.rdatas:
-        rr_size = name_size + 10 + len(rdata.to_wire())
+        rr_size = name_size + 10 + _wire_length(rdata)
         if rr_size > limit:
             raise ValueError(f"one RR of {what} is {rr_size} octets, more than an UPDATE can hold")
         if chunk and chunk_size + rr_size > limit:
@@ -191,6 +191,11 @@ def _split_operation(operation: Operation, limit: int, what: str) -> list[Operat
 
 def _with_rdatas(operation: Operation, rdatas: list[dns.rdata.Rdata]) -> Operation:
     return Operation(operation.kind, operation.name, operation.rdtype, operation.ttl, tuple(rdatas))
+
+
+def _wire_length(item: dns.name.Name | dns.rdata.Rdata) -> int:
+    """Return the uncompressed wire length of a name or rdata."""
+    return len(item.to_wire() or b"")
 
 
 def _sorted(rdatas: Iterable[dns.rdata.Rdata]) -> tuple[dns.rdata.Rdata, ...]:

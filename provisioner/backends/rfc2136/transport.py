@@ -260,7 +260,7 @@ class Transport:
         zone = self.endpoint.zone
         where = self.endpoint.where()
         described = key.describe() if key else "(no TSIG key)"
-        name = dns.rcode.to_text(rcode)
+        name = dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
         if rcode == dns.rcode.REFUSED:
             allowed = "allow-transfer" if what == "AXFR" else "update-policy or allow-update"
             return BackendError(
