@@ -298,3 +298,51 @@ def test_escaped_wildcard_read(client: Any, stubber: Stubber) -> None:
     assert zone.get("mail.example.com.", "A") is not None
     assert zone.get("www.example.com.", "A") is None
     assert len(backend.unmanaged) == 1
+
+
+def plan_for(desired: ZoneData) -> ZonePlan:
+    changes, left_alone = diff_zone(ZoneData("example.com."), desired, owned=set())
+    return ZonePlan("example.com.", "route53", None, 1, changes, left_alone)
+
+
+def test_unsupported_type_rejected_at_plan(client: Any) -> None:
+    backend = backend_for(client, ManualClock(START))
+    desired = ZoneData("example.com.")
+    desired.add(
+        dns.rrset.from_text("loc.example.com.", 300, "IN", "LOC", "52 22 23 N 4 53 32 E 0m")
+    )
+
+    with pytest.raises(BackendError) as raised:
+        backend.check_plan(plan_for(desired), desired)
+
+    assert "LOC at loc.example.com." in raised.value.message
+    assert raised.value.hint is not None
+    assert "TLSA" in raised.value.hint
+
+
+def test_smimea_rejected_with_remedy(client: Any) -> None:
+    backend = backend_for(client, ManualClock(START))
+    desired = ZoneData("example.com.")
+    owner = "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db._smimecert.example.com."
+    desired.add(dns.rrset.from_text(owner, 300, "IN", "SMIMEA", "3 0 1 " + "ab" * 32))
+
+    with pytest.raises(BackendError) as raised:
+        backend.check_plan(plan_for(desired), desired)
+
+    assert "does not accept SMIMEA" in raised.value.message
+    assert owner in raised.value.message
+    assert raised.value.hint is not None
+    assert "_smimecert.<domain>" in raised.value.hint
+
+
+def test_value_over_4000_characters_rejected(client: Any) -> None:
+    backend = backend_for(client, ManualClock(START))
+    strings = " ".join('"' + "z" * 255 + '"' for _ in range(16))
+    desired = ZoneData("example.com.")
+    desired.add(dns.rrset.from_text("long.example.com.", 300, "IN", "TXT", strings))
+
+    with pytest.raises(BackendError) as raised:
+        backend.check_plan(plan_for(desired), desired)
+
+    assert "has 4127 characters" in raised.value.message
+    assert "at most 4000" in raised.value.message
