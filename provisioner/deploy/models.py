@@ -63,6 +63,9 @@ class MtaDeploy(ConnectionSettings):
     # Validating resolvers written to resolv.conf (with "options trust-ad").
     resolvers: list[str] = []
     reload_command: str | None = None
+    # A command that installs a new certificate instead of the Ansible roles; the certificate
+    # rollover runs it with PROVISIONER_HOST, PROVISIONER_CERTIFICATE and PROVISIONER_KEY set.
+    command: list[str] | str | None = None
     # Further variables of the postfix_tls role, such as postfix_queue_directory.
     variables: dict[str, Any] = {}
 

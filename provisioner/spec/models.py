@@ -7,7 +7,7 @@ checked in provisioner.spec.semantics, after every model has parsed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import dns.name
 import dns.rdata
@@ -15,6 +15,7 @@ import dns.rdataclass
 import dns.rdatatype
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from provisioner.deploy.models import DeploySettings, MtaDeploy
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.spec.durations import Duration
 
@@ -422,7 +423,7 @@ class MailServerSpec(Model):
     certificate: CertificateSource
     tlsa: list[DaneParameters] = Field(default_factory=tlsa_default)
     tlsa_ttl: Duration | None = None
-    deploy: dict[str, Any] | None = None
+    deploy: MtaDeploy | None = None
 
     @field_validator("host")
     @classmethod
@@ -472,7 +473,7 @@ class Spec(Model):
     zones: list[ZoneSpec] = Field(min_length=1)
     mail_servers: list[MailServerSpec] = []
     users: list[UserSpec] = []
-    deploy: dict[str, Any] | None = None
+    deploy: DeploySettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -81,8 +81,7 @@ def spec_deployer(
     PROVISIONER_CERTIFICATE (full chain, PEM), PROVISIONER_KEY (private key file in the store)
     and PROVISIONER_CERTIFICATE_ID.
     """
-    settings = server.deploy or {}
-    command = settings.get("command")
+    command = server.deploy.command if server.deploy is not None else None
     if command:
         if isinstance(command, str):
             command = [command]
@@ -112,7 +111,7 @@ def spec_deployer(
         return
     from provisioner.deploy import deploy
 
-    host = settings.get("inventory_host") or server.host.rstrip(".")
+    host = (server.deploy.inventory_host if server.deploy else None) or server.host.rstrip(".")
     result = deploy(spec, store, hosts=[host])
     if result.failed:
         raise DeployError(
