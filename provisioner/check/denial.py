@@ -43,7 +43,7 @@ def _types(rdata: object) -> set[int]:
     return types
 
 
-def _type_absent(types: set[int], rdtype: int) -> str | None:
+def _type_absent(types: set[int], rdtype: dns.rdatatype.RdataType) -> str | None:
     """Return why a bitmap fails to prove ``rdtype`` absent, or None when it proves it."""
     name = dns.rdatatype.to_text(rdtype)
     if rdtype in types:
@@ -70,7 +70,7 @@ def _common_ancestor(first: dns.name.Name, second: dns.name.Name) -> dns.name.Na
 
 def prove_nsec(
     qname: dns.name.Name,
-    rdtype: int,
+    rdtype: dns.rdatatype.RdataType,
     nsecs: Sequence[dns.rrset.RRset],
     nxdomain: bool,
 ) -> Proof:
@@ -161,7 +161,7 @@ def _nsec3_covers(record: _Nsec3, hashed: str) -> bool:
 
 def prove_nsec3(
     qname: dns.name.Name,
-    rdtype: int,
+    rdtype: dns.rdatatype.RdataType,
     zone: dns.name.Name,
     nsec3s: Sequence[dns.rrset.RRset],
     nxdomain: bool,

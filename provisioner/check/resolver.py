@@ -36,11 +36,11 @@ class Answer:
     server: Server
 
     @property
-    def rcode(self) -> int:
+    def rcode(self) -> dns.rcode.Rcode:
         return self.response.rcode()
 
     def find(
-        self, section: str, name: dns.name.Name, rdtype: int, covers: int = 0
+        self, section: str, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, covers: int = 0
     ) -> dns.rrset.RRset | None:
         rrsets: list[dns.rrset.RRset] = getattr(self.response, section)
         for rrset in rrsets:
@@ -48,7 +48,7 @@ class Answer:
                 return rrset
         return None
 
-    def of_type(self, section: str, rdtype: int) -> list[dns.rrset.RRset]:
+    def of_type(self, section: str, rdtype: dns.rdatatype.RdataType) -> list[dns.rrset.RRset]:
         rrsets: list[dns.rrset.RRset] = getattr(self.response, section)
         return [rrset for rrset in rrsets if rrset.rdtype == rdtype]
 
@@ -56,7 +56,7 @@ class Answer:
 def query_server(
     server: Server,
     qname: dns.name.Name,
-    rdtype: int,
+    rdtype: dns.rdatatype.RdataType,
     *,
     recursion: bool = False,
     checking_disabled: bool = False,
@@ -90,7 +90,7 @@ def query_server(
 class Source(Protocol):
     """Where the validator gets its answers from."""
 
-    def ask(self, qname: dns.name.Name, rdtype: int) -> Answer:
+    def ask(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         """Return the final answer for ``qname``/``rdtype`` with DNSSEC records included."""
         ...
 
@@ -102,7 +102,7 @@ class RecursiveSource:
         self.resolver = resolver
         self.timeout = timeout
 
-    def ask(self, qname: dns.name.Name, rdtype: int) -> Answer:
+    def ask(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         return query_server(
             self.resolver,
             qname,
@@ -143,7 +143,7 @@ class IterativeSource:
         """Return the known server addresses of ``zone`` (empty when the cut is not known)."""
         return list(self.cuts.get(zone, []))
 
-    def _closest_cut(self, qname: dns.name.Name, rdtype: int) -> dns.name.Name:
+    def _closest_cut(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.name.Name:
         best = self.top
         for cut in self.cuts:
             if not qname.is_subdomain(cut) or len(cut) <= len(best):
@@ -154,7 +154,9 @@ class IterativeSource:
             best = cut
         return best
 
-    def _ask_any(self, servers: list[Server], qname: dns.name.Name, rdtype: int) -> Answer:
+    def _ask_any(
+        self, servers: list[Server], qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
+    ) -> Answer:
         errors: list[str] = []
         for server in servers:
             try:
@@ -170,7 +172,7 @@ class IterativeSource:
             hint="check that the zone's authoritative servers run and serve the zone",
         )
 
-    def ask(self, qname: dns.name.Name, rdtype: int) -> Answer:
+    def ask(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         if not qname.is_subdomain(self.top):
             raise CheckError(
                 f"{qname} is outside {self.top}, where iterative resolution starts",
@@ -189,7 +191,11 @@ class IterativeSource:
         )
 
     def _referral(
-        self, answer: Answer, zone: dns.name.Name, qname: dns.name.Name, rdtype: int
+        self,
+        answer: Answer,
+        zone: dns.name.Name,
+        qname: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
     ) -> dns.name.Name | None:
         """Record the delegation in ``answer`` and return the child zone, or None."""
         response = answer.response

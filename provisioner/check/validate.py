@@ -44,7 +44,7 @@ class Signature:
     """An RRSIG seen while validating, kept for the expiry horizon check."""
 
     owner: dns.name.Name
-    covered: int
+    covered: dns.rdatatype.RdataType
     zone: dns.name.Name
     key_tag: int
     inception: dt.datetime
@@ -65,7 +65,7 @@ class Result:
     """
 
     qname: dns.name.Name
-    rdtype: int
+    rdtype: dns.rdatatype.RdataType
     security: Security
     reason: str
     zone: dns.name.Name | None = None
@@ -131,7 +131,7 @@ class Validator:
         problems: list[str] = []
         keys = dnskey
         if only_key is not None:
-            keys = dns.rrset.from_rdata_list(dnskey.name, dnskey.ttl, [only_key])
+            keys = dns.rrset.from_rdata_list(dnskey.name, dnskey.ttl, [only_key])  # type: ignore[list-item]
         for rrsig in rrsigs:
             if rrsig.signer != zone:
                 problems.append(f"RRSIG by {rrsig.signer} is not from the zone {zone}")
@@ -353,7 +353,7 @@ class Validator:
         self,
         answer: Answer,
         qname: dns.name.Name,
-        rdtype: int,
+        rdtype: dns.rdatatype.RdataType,
         zone: dns.name.Name,
         keys: ZoneKeys,
     ) -> Proof:
@@ -391,7 +391,7 @@ class Validator:
                     verified[rdtype_denial].append(rrset)
         return verified[dns.rdatatype.NSEC], verified[dns.rdatatype.NSEC3], problems
 
-    def validate(self, qname: dns.name.Name | str, rdtype: int | str) -> Result:
+    def validate(self, qname: dns.name.Name | str, rdtype: dns.rdatatype.RdataType | str) -> Result:
         """Look up ``qname``/``rdtype`` and validate the answer or its denial of existence."""
         if isinstance(qname, str):
             qname = dns.name.from_text(qname)
@@ -417,7 +417,7 @@ class Validator:
         outcome.cnames = cnames
         return outcome
 
-    def _validate_one(self, qname: dns.name.Name, rdtype: int) -> Result:
+    def _validate_one(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Result:
         answer = self.source.ask(qname, rdtype)
         type_name = dns.rdatatype.to_text(rdtype)
         subject = f"{qname} {type_name}"

@@ -6,6 +6,7 @@ status is 1 when the RRset is bogus, insecure or missing.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -102,7 +103,7 @@ def tlsa_lookup(
     addresses = list(address or [])
     if not addresses:
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            found = context.guarded(lambda rdtype=rdtype: validator.validate(host_name, rdtype))
+            found = context.guarded(functools.partial(validator.validate, host_name, rdtype))
             if found.rrset is not None and found.security == Security.SECURE:
                 addresses.extend(rdata.address for rdata in found.rrset)
     if not addresses:
