@@ -286,13 +286,16 @@ def start_bind(
     for zone in zones:
         path = directory / f"{zone.origin}db"
         path.write_text(zone.zone_text())
+        policy = None
+        if zone.signing:
+            policy = "csk-nsec3" if zone.nsec3 else "csk"
         zone_values.append(
             {
                 "name": zone.origin,
                 "file": str(path),
                 "update_key": zone.update_key,
                 "transfer_key": zone.transfer_key,
-                "dnssec_policy": ("csk-nsec3" if zone.nsec3 else "csk") if zone.signing else None,
+                "dnssec_policy": policy,
             }
         )
     policies = [
