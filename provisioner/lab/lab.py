@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,6 +42,21 @@ def namespace_name(workdir: Path) -> str:
 
 def provisioner_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "provisioner", *arguments]
+
+
+def _check_traversable(folder: Path) -> None:
+    """Raise LabError unless unprivileged daemons can reach ``folder``.
+
+    Postfix's daemons run as the postfix user and NSD's as root; a parent folder of mode 0700
+    (such as pytest's /tmp/pytest-of-root) makes Postfix fail to start without a message.
+    """
+    for parent in [folder, *folder.parents]:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise LabError(
+                f"the lab folder {folder} is inside {parent}, which other users cannot enter "
+                f"(mode {stat.S_IMODE(parent.stat().st_mode):o}); Postfix could not start",
+                hint="choose a --workdir whose parent folders have the x bit for others",
+            )
 
 
 @dataclass
@@ -144,15 +160,15 @@ class Lab:
             zone = spec.zone(server.zone) if server.zone else spec.zone_for(server.host)
             assert zone is not None
             domain = zone.name.rstrip(".")
-            certificates = spec.output_dir() / "certs" / server.host.rstrip(".")
+            root = self.workdir / "postfix" / domain
             postfix = PostfixInstance(
                 self.namespace,
-                self.workdir / "postfix" / domain,
+                root,
                 server.host,
                 domain,
                 server.addresses[0],
-                key_file=Path((certificates / "key.path").read_text().strip()),
-                chain_file=certificates / "fullchain.pem",
+                key_file=root / "tls" / "key.pem",
+                chain_file=root / "tls" / "fullchain.pem",
                 mailboxes=[user.address for user in spec.users if user.domain == domain],
             )
             self.organisations.append(
@@ -171,6 +187,8 @@ class Lab:
         """Apply the spec, then start the name servers, the resolver and both MTAs."""
         self._down = False
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)
+        _check_traversable(self.workdir)
         self.write_spec()
         log.info("applying %s", self.spec_path)
         self.apply()
@@ -199,6 +217,11 @@ class Lab:
                 lambda organisation=organisation: self.validated(organisation.mx_host, "A"),
                 30,
                 f"the resolver to validate {organisation.mx_host}",
+            )
+            certificates = self.spec.output_dir() / "certs" / organisation.mx_host.rstrip(".")
+            organisation.postfix.install_certificate(
+                Path((certificates / "key.path").read_text().strip()),
+                certificates / "fullchain.pem",
             )
             organisation.postfix.start()
         log.info("lab is up in %s (network namespace %s)", self.workdir, self.namespace.name)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from provisioner.deploy.templates import render_template
 from provisioner.lab.netns import LabError, Namespace
+from provisioner.store.atomic import write_private
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +369,12 @@ class PostfixInstance:
             os.chown(folder, postfix.pw_uid, postdrop)
             folder.chmod(mode)
         (self.queue_dir / "pid").mkdir(exist_ok=True)
+
+    def install_certificate(self, key: Path, chain: Path) -> None:
+        """Copy the key and certificate chain to the files that main.cf names."""
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        write_private(self.key_file, key.read_bytes())
+        self.chain_file.write_bytes(chain.read_bytes())
 
     def postfix(self, *arguments: str, check: bool = True):  # type: ignore[no-untyped-def]
         return self.namespace.run(["postfix", "-c", str(self.config_dir), *arguments], check=check)
