@@ -44,10 +44,13 @@ class Mode:
     id: str
     server_type: str
     signer: str
+    nsec3: bool = False
 
     def start(self, directory: Path, zones: list[ZoneConfig], keys: list[TsigKeyConfig]):
         server_signs = self.signer == "server"
-        zones = [dataclasses.replace(zone, signing=server_signs) for zone in zones]
+        zones = [
+            dataclasses.replace(zone, signing=server_signs, nsec3=self.nsec3) for zone in zones
+        ]
         start = start_bind if self.server_type == "bind" else start_knot
         return start(directory, zones=zones, keys=keys)
 
@@ -419,3 +422,34 @@ def test_signed_zone_over_several_messages(tmp_path: Path) -> None:
         assert_served_equals_desired(result)
         again = setup.run()
         assert again.zones[0].backend.updates_sent == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [Mode("bind-nsec3", "bind", "server", True), Mode("knot-nsec3", "knot", "server", True)],
+    ids=["bind-nsec3", "knot-nsec3"],
+)
+def test_server_nsec3_validates(tmp_path: Path, mode: Mode) -> None:
+    with start_setup(tmp_path, mode) as setup:
+        first = setup.run()
+        assert_served_equals_desired(first)
+        served = first.zones[0].backend.read()
+        assert served is not None
+        assert served.get(ZONE, "NSEC3PARAM") is not None
+        second = setup.run()
+        assert second.zones[0].backend.updates_sent == 0  # type: ignore[attr-defined]
+
+        dnskeys = setup.server.query(ZONE, "DNSKEY", tcp=True).answer[0]
+        anchors = [f"{ZONE} 3600 IN DNSKEY {r.to_text()}" for r in dnskeys if r.flags & 1]
+        resolver = start_unbound(
+            tmp_path / "unbound",
+            stubs={ZONE: (setup.server.address, setup.server.port)},
+            trust_anchors=anchors,
+        )
+        try:
+            response = resolver.query("absent.example.test.", "TLSA", dnssec=True)
+            assert response.flags & dns.flags.AD, resolver.log_text()[-2000:]
+            response = resolver.query(TLSA_OWNER, "TLSA", dnssec=True)
+            assert response.flags & dns.flags.AD, resolver.log_text()[-2000:]
+        finally:
+            resolver.stop()
