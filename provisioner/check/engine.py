@@ -1,8 +1,8 @@
 """Run every check on a CheckTarget and collect the findings into a Report.
 
 Check ids (stable, listed in docs/check.md): dnssec.chain, dnssec.denial, dnssec.rrsig-expiry,
-zone.serial, mx.address, tlsa.dnssec, tlsa.usage, smtp.starttls, smtp.dane, cert.expiry,
-smimea.dnssec, smimea.match.
+zone.serial, mx.address, tlsa.dnssec, resolver.validation, tlsa.usage, smtp.starttls, smtp.dane,
+cert.expiry, smimea.dnssec, smimea.match.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import datetime as dt
 import hashlib
 import logging
 
+import dns.flags
 import dns.name
+import dns.rcode
 import dns.rdatatype
 import dns.serial
 
@@ -350,6 +352,10 @@ class CheckRun:
         owner = tlsa_owner(mx.host, mx.tlsa_port or mx.port)
         result = self.validator.validate(owner, dns.rdatatype.TLSA)
         subject = f"{owner} TLSA"
+        if self.target.resolver is not None:
+            self._guard(
+                mx.zone, "resolver.validation", subject, self.check_resolver, mx.zone, result
+            )
         tlsa = None
         if result.security == Security.SECURE and result.rrset is not None:
             tlsa = result.rrset
@@ -384,6 +390,68 @@ class CheckRun:
 
         for address in self.mx_addresses(mx):
             self.probe_address(mx, address, tlsa)
+
+    def check_resolver(self, zone: dns.name.Name, result: Result) -> None:
+        """Compare the resolver's own verdict (AD bit or SERVFAIL, with CD clear) with ours.
+
+        Sending MTAs trust their resolver's AD bit, so a resolver that passes bogus data on,
+        or does not set AD on secure data, breaks DANE even when the zone is right.
+        """
+        resolver = self.target.resolver
+        assert resolver is not None
+        answer = query_server(
+            resolver,
+            result.qname,
+            result.rdtype,
+            recursion=True,
+            timeout=self.options.dns_timeout,
+        )
+        authenticated = bool(answer.response.flags & dns.flags.AD)
+        servfail = answer.rcode == dns.rcode.SERVFAIL
+        subject = result.subject
+        server = str(resolver)
+        if result.security == Security.BOGUS:
+            if servfail:
+                self.add(
+                    "resolver.validation",
+                    Status.OK,
+                    zone,
+                    subject,
+                    "the resolver rejects the bogus RRset with SERVFAIL",
+                    server=server,
+                )
+            else:
+                self.fail(
+                    "resolver.validation",
+                    zone,
+                    subject,
+                    f"the resolver returned {dns.rcode.to_text(answer.rcode)} for the "
+                    "bogus RRset instead of SERVFAIL, so it does not validate",
+                    "enable DNSSEC validation on the resolver (Unbound: module-config "
+                    '"validator iterator" with a trust anchor)',
+                    server,
+                )
+        elif result.security == Security.SECURE:
+            if authenticated:
+                self.add(
+                    "resolver.validation",
+                    Status.OK,
+                    zone,
+                    subject,
+                    "the resolver sets the AD bit",
+                    server=server,
+                )
+            else:
+                self.fail(
+                    "resolver.validation",
+                    zone,
+                    subject,
+                    "the resolver does not set the AD bit on a secure answer "
+                    f"({dns.rcode.to_text(answer.rcode)}), so MTAs using it see no DANE",
+                    "enable DNSSEC validation on the resolver and configure the trust "
+                    "anchor that this check uses",
+                    server,
+                )
 
     def check_tlsa_usages(self, mx: MxTarget, subject: str, tlsa: object) -> None:
         unsupported = [

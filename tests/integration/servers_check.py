@@ -400,8 +400,10 @@ def start_unbound(
     stub_port: int,
     anchor_text: str,
     prefix: list[str] | None = None,
+    validating: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start a validating Unbound that reaches each zone of ``stubs`` through a stub-zone.
+    """Start Unbound, validating unless ``validating`` is false, that reaches each zone of
+    ``stubs`` through a stub-zone.
 
     Every zone cut needs its own stub-zone: a referral's glue carries no port, so Unbound
     would otherwise ask the child's servers on port 53.
@@ -415,6 +417,7 @@ def start_unbound(
         lines.extend(f"    stub-addr: {a}@{stub_port}" for a in addresses)
         stub_blocks.append("\n".join(lines))
     first = next(iter(stubs))
+    modules = "validator iterator" if validating else "iterator"
     config = directory / "unbound.conf"
     config.write_text(
         f"""server:
@@ -432,7 +435,7 @@ def start_unbound(
     val-log-level: 2
     trust-anchor-file: "{anchor}"
     access-control: 127.0.0.0/8 allow
-    module-config: "validator iterator"
+    module-config: "{modules}"
     cache-max-ttl: 0
     local-zone: "{first}" nodefault
 remote-control:
@@ -534,7 +537,9 @@ class Lab:
             )
         )
 
-    def start_resolver(self, address: str = RESOLVER, port: int | None = None) -> None:
+    def start_resolver(
+        self, address: str = RESOLVER, port: int | None = None, validating: bool = True
+    ) -> None:
         self.processes.append(
             start_unbound(
                 self.directory / "unbound",
@@ -544,6 +549,7 @@ class Lab:
                 self.port,
                 self.parent_keys.ds(),
                 self.prefix,
+                validating,
             )
         )
 

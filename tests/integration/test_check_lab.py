@@ -90,6 +90,24 @@ def test_healthy_through_resolver(lab: Lab) -> None:
         report = run_checks(target_for(lab, resolver=True), SystemClock())
     assert failures(report) == []
     assert report.exit_code == 0
+    resolver = [f for f in report.findings if f.check == "resolver.validation"]
+    assert [f.message for f in resolver] == ["the resolver sets the AD bit"]
+
+
+def test_resolver_that_does_not_validate(lab: Lab) -> None:
+    from tests.integration.servers_check import corrupt_rrsig
+
+    owner = f"_{lab.smtp_port}._tcp.mx1.{CHILD}"
+    lab.serve(lab.sign_parent(), corrupt_rrsig(lab.sign_child(), owner, "TLSA"))
+    lab.start_resolver(validating=False)
+    with smtp(lab):
+        report = run_checks(target_for(lab, resolver=True), SystemClock())
+    assert report.exit_code == 1
+    resolver = messages(report, "resolver.validation")
+    assert resolver == [
+        "the resolver returned NOERROR for the bogus RRset instead of SERVFAIL, "
+        "so it does not validate"
+    ]
 
 
 def test_healthy_with_nsec3(lab: Lab) -> None:
@@ -264,6 +282,9 @@ def test_bogus_answer_from_resolver(lab: Lab) -> None:
     assert len(tlsa) == 1
     assert f"the TLSA RRset is bogus: RRSIG over {owner} TLSA" in tlsa[0]
     assert "does not verify" in tlsa[0]
+    resolver = [f for f in report.findings if f.check == "resolver.validation"]
+    assert [f.status for f in resolver] == [Status.OK]
+    assert "SERVFAIL" in resolver[0].message
 
 
 def validator_for(lab: Lab, anchor: TrustAnchor | None = None) -> Validator:
