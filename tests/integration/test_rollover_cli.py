@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.signing import install  # noqa: E402
 from model.world import SECONDS, write_spec  # noqa: E402
 
 from provisioner.cli.main import app  # noqa: E402
@@ -25,7 +24,6 @@ runner = CliRunner()
 
 @pytest.fixture
 def spec_path(tmp_path: Path) -> Path:
-    install()
     path = write_spec(tmp_path, SECONDS)
     result = runner.invoke(app, ["apply", str(path)])
     assert result.exit_code == 0, result.output
@@ -78,14 +76,16 @@ def test_abort_after_first_step(spec_path: Path) -> None:
 
 
 def test_timeline_writes_svg(spec_path: Path, tmp_path: Path) -> None:
-    invoke("start", str(spec_path), "--zone", "example.test", "--key", "ksk")
+    invoke(
+        "start", str(spec_path), "--zone", "example.test", "--key", "ksk", "--method", "double-ksk"
+    )
     rollover_id = status_json(spec_path)[0]["id"]
     target = tmp_path / "plan.svg"
     result = invoke("timeline", str(spec_path), rollover_id, "--output", str(target))
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     svg = target.read_text()
     assert svg.startswith("<svg")
-    for step in ("add-ds", "swap-dnskey", "remove-ds"):
+    for step in ("publish-new", "swap-ds", "remove-old"):
         assert step in svg
 
 

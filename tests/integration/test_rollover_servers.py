@@ -1,4 +1,4 @@
-"""A KSK double-DS rollover and an MX certificate rollover against BIND and a validating Unbound.
+"""KSK (double-DS, double-KSK) and MX certificate rollovers against BIND and Unbound.
 
 BIND serves the parent zone test. and the child example.test. from the zone files that apply
 writes (reloaded with rndc); Unbound has the parent's DNSKEY as trust anchor. A thread queries
@@ -27,7 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from integration.smtp_server import SmtpServer  # noqa: E402
-from model.signing import install  # noqa: E402
+from model.world import skip_unless_verifier_allows  # noqa: E402
 
 from provisioner.clock import SystemClock  # noqa: E402
 from provisioner.errors import ProvisionerError  # noqa: E402
@@ -206,8 +206,9 @@ class Prober(threading.Thread):
             time.sleep(0.2)
 
 
-def test_ksk_and_mx_rollovers_no_servfail(tmp_path: Path) -> None:
-    install()
+@pytest.mark.parametrize("method", ["double-ds", "double-ksk"])
+def test_ksk_and_mx_rollovers_no_servfail(tmp_path: Path, method: str) -> None:
+    skip_unless_verifier_allows(f"ksk-{method}")
     dns_port, control_port, unbound_port, smtp_port = (free_port() for _ in range(4))
     (tmp_path / "zones").mkdir()
     clock = SystemClock()
@@ -242,7 +243,7 @@ def test_ksk_and_mx_rollovers_no_servfail(tmp_path: Path) -> None:
             with LocalStore(spec.state_dir()) as store:
                 engine = live_engine(spec, store, clock, dns_port=dns_port)
                 engine.deployer = deploy
-                ksk = engine.start_dnssec("example.test.", "ksk", method="double-ds")
+                ksk = engine.start_dnssec("example.test.", "ksk", method=method)
                 mx = engine.start_mx("mx1.example.test.")
             deadline = time.monotonic() + 150
             while time.monotonic() < deadline:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.signing import install
 from model.world import (
     CHILD,
     MX,
@@ -120,7 +119,6 @@ def _in_child(spec_path: Path, world: World, kind: str | None, crash_at: int) ->
 def simulate(
     folder: Path, timings: Timings, kind: str, *, crash: bool = False, **spec_options: Any
 ) -> Outcome:
-    install()
     spec_path = write_spec(folder, timings, **spec_options)
     clock = ManualClock(START)
     world = make_world(folder, timings, clock)

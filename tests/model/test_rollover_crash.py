@@ -12,7 +12,7 @@ import pytest
 
 from model.driver import simulate
 from model.test_rollover_model import check, final_rollover, spec_options
-from model.world import CHILD, SECONDS
+from model.world import CHILD, SECONDS, skip_unless_verifier_allows
 from provisioner.spec.loader import load_spec
 from provisioner.store.local import LocalStore
 
@@ -21,6 +21,7 @@ KINDS = ["zsk", "ksk-double-ds", "ksk-double-ksk", "csk", "algorithm", "mx", "sm
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_rollover_survives_kill(tmp_path: Path, kind: str) -> None:
+    skip_unless_verifier_allows(kind)
     outcome = simulate(tmp_path, SECONDS, kind, crash=True, **spec_options(kind))
     record = final_rollover(outcome)
     data = record["data"]

@@ -8,7 +8,6 @@ from pathlib import Path
 import dns.name
 
 from model.cache import check_history
-from model.signing import install
 from model.world import CHILD, MX, PARENT, SECONDS, START, make_world, open_engine, write_spec
 from provisioner.clock import ManualClock
 from provisioner.pki.ca import create_self_signed_server_certificate
@@ -27,7 +26,6 @@ def write_certificate(folder: Path, clock: ManualClock):  # type: ignore[no-unty
 
 
 def test_replaced_import_published_at_once(tmp_path: Path) -> None:
-    install()
     clock = ManualClock(START)
     first = write_certificate(tmp_path, clock)
     spec_path = write_spec(tmp_path, SECONDS, imported=True)

@@ -10,7 +10,17 @@ import pytest
 
 from model.cache import check_history
 from model.driver import Outcome, simulate
-from model.world import CHILD, DAYS, HOURS, MX, PARENT, SECONDS, USER, Timings
+from model.world import (
+    CHILD,
+    DAYS,
+    HOURS,
+    MX,
+    PARENT,
+    SECONDS,
+    USER,
+    Timings,
+    skip_unless_verifier_allows,
+)
 from provisioner.dane.smimea import smimea_owner
 from provisioner.pki.encoding import load_certificates
 from provisioner.spec.loader import load_spec
@@ -76,6 +86,7 @@ def final_rollover(outcome: Outcome) -> dict:  # type: ignore[type-arg]
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("timings", [SECONDS, HOURS, DAYS], ids=lambda t: t.name)
 def test_rollover_kind_model(tmp_path: Path, kind: str, timings: Timings) -> None:
+    skip_unless_verifier_allows(kind)
     outcome = simulate(tmp_path, timings, kind, **spec_options(kind))
     record = final_rollover(outcome)
     assert record["data"]["status"] == "complete"
@@ -84,6 +95,7 @@ def test_rollover_kind_model(tmp_path: Path, kind: str, timings: Timings) -> Non
 
 @pytest.mark.parametrize("kind", ["zsk", "ksk-double-ds", "algorithm"])
 def test_rollover_nsec3_model(tmp_path: Path, kind: str) -> None:
+    skip_unless_verifier_allows(kind)
     outcome = simulate(tmp_path, SECONDS, kind, denial="nsec3")
     check(outcome, SECONDS)
 
@@ -101,7 +113,6 @@ def test_model_catches_hasty_zsk_rollover(tmp_path: Path, monkeypatch: pytest.Mo
         return [dataclasses.replace(step, wait=NO_WAIT) for step in original(policy, times)]
 
     monkeypatch.setattr(machines, "zsk_steps", hasty)
-    monkeypatch.setitem(machines.__dict__, "zsk_steps", hasty)
     outcome = simulate(tmp_path, HOURS, "zsk")
     world = outcome.world
     result = check_history(
