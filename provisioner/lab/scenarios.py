@@ -1,8 +1,8 @@
 """The lab's scenarios: what DANE and SMIMEA protect against, shown with real servers.
 
 Each scenario sends mail from organisation A (example.com) to organisation B (example.net),
-changes one thing an attacker could change, and records what Postfix, Unbound, OpenSSL and
-`provisioner check` said. Every scenario that breaks something restores it and then checks
+changes one thing an attacker could change, and records the output of Postfix, Unbound, OpenSSL
+and `provisioner check`. Every scenario that breaks something restores it and then checks
 that the deferred mail is delivered, so the next scenario starts from a working lab.
 """
 
@@ -42,7 +42,7 @@ MOVED_MX_ADDRESS = "127.0.20.26"
 
 @dataclass
 class Outcome:
-    """What one scenario expected, what it saw, and whether the two agree."""
+    """The result of one scenario: the evidence it collected and the checks that failed."""
 
     name: str
     passed: bool = False
@@ -192,7 +192,7 @@ def _check_names(outcome: Outcome, lab: Lab, patterns: list[str], what: str) -> 
 
 
 def dane_delivery(lab: Lab) -> Outcome:
-    """Mail from A to B is delivered over TLS that Postfix verified with B's TLSA record."""
+    """Show that mail from A to B goes over TLS that Postfix verified with B's TLSA record."""
     outcome = Outcome("dane-delivery")
     a, b = lab.organisation("example.com").postfix, lab.organisation("example.net").postfix
     offset = len(a.log_text())
@@ -228,7 +228,7 @@ def _expect_recovery(outcome: Outcome, lab: Lab, token: str) -> None:
 
 
 def impostor_mx(lab: Lab) -> Outcome:
-    """An MX that presents another certificate: Postfix defers, the impostor gets nothing."""
+    """Show that Postfix defers mail to an MX that presents another certificate."""
     outcome = Outcome("impostor-mx")
     org_b = lab.organisation("example.net")
     a, b = lab.organisation("example.com").postfix, org_b.postfix
@@ -255,7 +255,7 @@ def impostor_mx(lab: Lab) -> Outcome:
 
 
 def starttls_stripped(lab: Lab) -> Outcome:
-    """A man in the middle removes STARTTLS: Postfix defers rather than send in plaintext."""
+    """Show that Postfix defers mail, not sends it in plaintext, when STARTTLS is stripped."""
     outcome = Outcome("starttls-stripped")
     org_b = lab.organisation("example.net")
     a, b = lab.organisation("example.com").postfix, org_b.postfix
@@ -321,7 +321,7 @@ def forge_zone(signed_text: str, host: str, address: str, tlsa_data: str) -> str
 
 
 def forged_dns(lab: Lab) -> Outcome:
-    """A rogue server answers for example.net with B's MX host moved to an impostor.
+    """Show that Unbound rejects a rogue server's example.net that moves B's MX host.
 
     Its A record points at the impostor and its TLSA record pins the impostor's certificate,
     but the RRSIGs are the old ones: without DNSSEC the impostor would get the mail.
@@ -466,7 +466,7 @@ def issue_unpublished_certificate(lab: Lab) -> tuple[Path, Path]:
 
 
 def smime_signed_mail(lab: Lab) -> Outcome:
-    """Alice's signed mail verifies at B against SMIMEA; a certificate not in the DNS fails."""
+    """Verify alice's signed mail at B against SMIMEA, and reject a certificate not in the DNS."""
     outcome = Outcome("smime-smimea")
     user = lab.spec.output_dir() / "smime" / SENDER
     ca_file = lab.spec.output_dir() / "ca" / "orga-ca" / "root.pem"
