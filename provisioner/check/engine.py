@@ -63,7 +63,7 @@ class CheckOptions:
 
 
 def make_validator(target: CheckTarget, clock: Clock, options: CheckOptions) -> Validator:
-    """Return a Validator that asks the configured resolver, else the anchor's servers
+    """Return a Validator that queries the configured resolver, else the anchor's servers
     directly, else the first resolver of /etc/resolv.conf."""
     anchor = target.trust_anchor or root_trust_anchor()
     source: Source
@@ -296,8 +296,8 @@ class CheckRun:
         """Return the addresses to probe: the served A and AAAA records and those of the target.
 
         Sending MTAs connect to the served addresses, so an address that the DNS serves but the
-        spec does not list is probed too, with a warning; a listed address that the DNS does
-        not serve is probed and warned about as well.
+        spec does not list is probed too, with a warning. A listed address that the DNS does not
+        serve is probed as well, also with a warning.
         """
         served: list[str] = []
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):

@@ -15,7 +15,7 @@ from provisioner.errors import CheckError
 
 
 def parse_resolver(text: str | None) -> Server | None:
-    """Parse ``--resolver ADDR[:PORT]``; a malformed value is a usage error (exit 2)."""
+    """Parse ``--resolver ADDR[:PORT]``. A malformed value is a usage error (exit status 2)."""
     if text is None:
         return None
     try:
