@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.dane.matching import record_matches
 from provisioner.dane.smimea import smimea_owner
-from provisioner.smime.cms import SmimeError, parse_signed_data, verify_signer
+from provisioner.smime.cms import SignerInfo, SmimeError, parse_signed_data, verify_signer
 from provisioner.smime.message import parse_signed_message
 
 USAGE_NAMES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
@@ -95,6 +95,19 @@ def _chain_links(chain: list[x509.Certificate], top: x509.Certificate) -> bool:
     return chain[0] == top
 
 
+def _certificate_from_dns(answer: SmimeaAnswer, signer: SignerInfo) -> x509.Certificate | None:
+    for rdata in answer.records:
+        if rdata.selector != 0 or rdata.mtype != 0:
+            continue
+        try:
+            certificate = x509.load_der_x509_certificate(rdata.cert)
+        except ValueError:
+            continue
+        if signer.identifies(certificate):
+            return certificate
+    return None
+
+
 def verify_message(raw: bytes, lookup: SmimeaLookup, now: dt.datetime) -> Verdict:
     """Verify the signed message ``raw``; the Verdict says what failed, or what matched."""
     try:
@@ -110,9 +123,19 @@ def verify_message(raw: bytes, lookup: SmimeaLookup, now: dt.datetime) -> Verdic
         return verdict
     signer_info = signed.signers[0]
     signer = next((c for c in signed.certificates if signer_info.identifies(c)), None)
+    answer: SmimeaAnswer | None = None
     if signer is None:
-        verdict.reason = "the signer's certificate is not included in the signature"
-        return verdict
+        # A signature may leave the certificate out: take it from a full-certificate
+        # SMIMEA record (selector 0, matching type 0) of the From address instead.
+        answer = lookup(message.sender)
+        signer = _certificate_from_dns(answer, signer_info) if answer.secure else None
+        if signer is None:
+            verdict.reason = (
+                "the signer's certificate is neither included in the signature nor "
+                f"published as a secure SMIMEA x 0 0 record of {message.sender}"
+            )
+            return verdict
+        verdict.steps.append(f"signer's certificate taken from SMIMEA at {answer.owner}")
     verdict.signer = signer
     try:
         verify_signer(signer_info, signer, message.content)
@@ -137,7 +160,8 @@ def verify_message(raw: bytes, lookup: SmimeaLookup, now: dt.datetime) -> Verdic
         return verdict
     verdict.steps.append(f"certificate names the From address {message.sender}")
 
-    answer = lookup(message.sender)
+    if answer is None:
+        answer = lookup(message.sender)
     verdict.owner = answer.owner.to_text()
     if not answer.secure:
         verdict.reason = (

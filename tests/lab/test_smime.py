@@ -115,6 +115,26 @@ def test_from_address_mismatch(authority: pki_ca.CertificateAuthority) -> None:
     assert "not for the From address alice@example.com" in verdict.reason
 
 
+def test_certificate_taken_from_smimea(authority: pki_ca.CertificateAuthority) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    alice = issue(authority, "alice@example.com")
+    content = b"Content-Type: text/plain\r\n\r\nHello Bob\r\n"
+    body = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content)
+        .add_signer(alice.certificate, alice.private_key, hashes.SHA256())
+        .sign(Encoding.SMIME, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.NoCerts])
+    )
+    signed = b"From: alice@example.com\r\nTo: bob@example.net\r\n" + body
+
+    verdict = verify_message(signed, lookup_for(alice.certificate), NOW)
+
+    assert verdict.ok, verdict.reason
+    assert any("taken from SMIMEA" in step for step in verdict.steps)
+
+
 def test_crlf_transport_verifies(authority: pki_ca.CertificateAuthority) -> None:
     alice = issue(authority, "alice@example.com")
     signed = sign_message(MESSAGE, alice.private_key, alice.certificate)
