@@ -3,11 +3,13 @@
 Public API (reused by the rfc2136, lab and rollover tests):
 
     TsigKeyConfig.generate(name, algorithm="hmac-sha256")  a fresh key; .write_key_file(path)
-    ZoneConfig(name, records=..., update_key=..., transfer_key=..., signing=..., nsec3=...)
-    start_bind(directory, zones=[...], keys=[...]) -> RunningServer
-    start_knot(directory, zones=[...], keys=[...]) -> RunningServer
+    ZoneConfig(name, records=..., update_key=..., transfer_key=..., signing=..., nsec3=...,
+               policy=...)
+    start_bind(directory, zones=[...], keys=[...], extra_policies=[...], extra_config=...)
+    start_knot(directory, zones=[...], keys=[...], extra_policies=[...], extra_config=...)
     start_unbound(directory, stubs={zone: (address, port)}, trust_anchors=[...]) -> RunningServer
-    RunningServer: .address .port .directory .stop() .reload() .control(*args) .query(...)
+    RunningServer: .address .port .directory .stop() .reload() .query(...)
+        .control(*args): rndc (BIND) or knotc (Knot) with ``args``
         .soa_serial(zone) .log_text() .nsupdate(script, key) (BIND) / .knsupdate(...) (Knot)
 
 Configuration comes from templates/servers/*.j2, the same files users can start from. Every
@@ -98,7 +100,8 @@ class ZoneConfig:
 
     ``records`` are zone-file lines with absolute owner names (an SOA and NS are added when
     missing). ``signing`` makes the server sign the zone (BIND dnssec-policy, Knot automatic
-    signing); ``nsec3`` picks NSEC3 instead of NSEC for that.
+    signing); ``nsec3`` picks NSEC3 instead of NSEC for that, and ``policy`` names another
+    policy (one of ``extra_policies`` of start_bind or start_knot).
     """
 
     name: str
@@ -107,6 +110,7 @@ class ZoneConfig:
     transfer_key: str | None = None
     signing: bool = False
     nsec3: bool = False
+    policy: str | None = None
 
     @property
     def origin(self) -> str:
@@ -140,6 +144,7 @@ class RunningServer:
         log: Path,
         zones: Sequence[ZoneConfig] = (),
         keys: Sequence[TsigKeyConfig] = (),
+        control_command: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.process = process
@@ -150,6 +155,7 @@ class RunningServer:
         self.log = log
         self.zones = list(zones)
         self.keys = {key.name: key for key in keys}
+        self.control_command = list(control_command)
 
     def __repr__(self) -> str:
         return f"<{self.kind} on {self.address}@{self.port}>"
@@ -173,14 +179,16 @@ class RunningServer:
         time.sleep(0.5)
 
     def control(self, *args: str) -> str:
-        """Run knotc with ``args`` against this Knot server and return its output."""
-        if self.kind != "knot":
-            raise NotImplementedError(f"control() is for Knot; {self.kind} uses reload()")
-        completed = subprocess.run(
-            ["knotc", "-c", str(self.config), *args], capture_output=True, text=True, check=False
-        )
+        """Run rndc (BIND) or knotc (Knot) with ``args`` against this server; return the output."""
+        if not self.control_command:
+            raise NotImplementedError(f"{self.kind} has no control channel here")
+        command = [*self.control_command, *args]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
-            raise RuntimeError(f"knotc {' '.join(args)} failed: {completed.stderr.strip()}")
+            raise RuntimeError(
+                f"{' '.join(command[:1] + list(args))} failed: "
+                f"{(completed.stderr or completed.stdout).strip()}"
+            )
         return completed.stdout
 
     def log_text(self) -> str:
@@ -277,18 +285,38 @@ def start_bind(
     keys: Sequence[TsigKeyConfig] = (),
     address: str = LOCALHOST,
     port: int | None = None,
+    extra_policies: Sequence[str] = (),
+    extra_config: str = "",
 ) -> RunningServer:
-    """Start named (BIND 9.18) serving ``zones``; a zone with ``signing`` has dnssec-policy."""
-    require("named")
+    """Start named (BIND 9.18) serving ``zones``; a zone with ``signing`` has dnssec-policy.
+
+    ``extra_policies`` are complete ``dnssec-policy "name" { ... };`` statements that zones
+    can name in ``policy``. rndc reaches the server through ``control()``.
+    """
+    require("named", "rndc")
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port(address)
+    control_key = TsigKeyConfig.generate("rndc-key")
+    control = {
+        "port": free_port(LOCALHOST),
+        "key_name": control_key.name,
+        "algorithm": control_key.algorithm,
+        "secret": control_key.secret,
+    }
+    rndc_config = directory / "rndc.conf"
+    rndc_config.write_text(
+        control_key.key_file_text()
+        + f'options {{ default-key "{control_key.name}"; default-server 127.0.0.1; '
+        + f"default-port {control['port']}; }};\n"
+    )
+    rndc_config.chmod(0o600)
     zone_values = []
     for zone in zones:
         path = directory / f"{zone.origin}db"
         path.write_text(zone.zone_text())
         policy = None
         if zone.signing:
-            policy = "csk-nsec3" if zone.nsec3 else "csk"
+            policy = zone.policy or ("csk-nsec3" if zone.nsec3 else "csk")
         zone_values.append(
             {
                 "name": zone.origin,
@@ -311,10 +339,16 @@ def start_bind(
         keys=[vars(key) for key in keys],
         zones=zone_values,
         policies=policies,
+        extra_policies=list(extra_policies),
+        control=control,
+        extra_config=extra_config,
     )
     log = directory / "named.log"
     process = _launch(["named", "-g", "-c", str(config), "-n", "1"], log)
-    server = RunningServer("bind", process, address, port, directory, config, log, zones, keys)
+    rndc = ["rndc", "-c", str(rndc_config)]
+    server = RunningServer(
+        "bind", process, address, port, directory, config, log, zones, keys, rndc
+    )
     _wait_for_zones(server, zones)
     return server
 
@@ -326,8 +360,14 @@ def start_knot(
     keys: Sequence[TsigKeyConfig] = (),
     address: str = LOCALHOST,
     port: int | None = None,
+    extra_policies: Sequence[Mapping[str, object]] = (),
+    extra_config: str = "",
 ) -> RunningServer:
-    """Start knotd (Knot DNS 3.2) serving ``zones``; ``signing`` turns automatic signing on."""
+    """Start knotd (Knot DNS 3.2) serving ``zones``; ``signing`` turns automatic signing on.
+
+    ``extra_policies`` are Knot policy items (``{"id": "slow", "zsk-lifetime": "30d"}``)
+    that zones can name in ``policy``. knotc reaches the server through ``control()``.
+    """
     require("knotd")
     directory.mkdir(parents=True, exist_ok=True)
     for folder in ("run", "db", "zones"):
@@ -345,6 +385,7 @@ def start_knot(
                 "transfer_key": zone.transfer_key,
                 "signing": zone.signing,
                 "nsec3": zone.nsec3,
+                "policy": zone.policy,
             }
         )
     config = _render(
@@ -355,10 +396,15 @@ def start_knot(
         port=port,
         keys=[vars(key) for key in keys],
         zones=zone_values,
+        extra_policies=[dict(policy) for policy in extra_policies],
+        extra_config=extra_config,
     )
     log = directory / "knotd.log"
     process = _launch(["knotd", "-c", str(config)], log)
-    server = RunningServer("knot", process, address, port, directory, config, log, zones, keys)
+    knotc = ["knotc", "-c", str(config)]
+    server = RunningServer(
+        "knot", process, address, port, directory, config, log, zones, keys, knotc
+    )
     _wait_for_zones(server, zones)
     return server
 
