@@ -26,6 +26,7 @@ import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import dns.name
@@ -97,7 +98,7 @@ def spec_deployer(
         completed = subprocess.run(
             [str(part) for part in command],
             env=environment,
-            cwd=spec.resolve("."),
+            cwd=spec.resolve(Path(".")),
             capture_output=True,
             text=True,
             check=False,

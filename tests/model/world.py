@@ -65,6 +65,8 @@ def write_spec(
     layout: str = "ksk-zsk",
     denial: str = "nsec",
     imported: bool = False,
+    zsk_lifetime: int = 0,
+    deploy_command: str = '["true"]',
 ) -> Path:
     """Write a spec with a parent zone test. and a child example.test. that has an MX and a user."""
     policy = (
@@ -73,7 +75,7 @@ def write_spec(
         f"propagation_delay: {timings.propagation}, "
         f"parent_propagation_delay: {timings.parent_propagation}, "
         f"publish_safety: {timings.safety}, retire_safety: {timings.safety}, "
-        "zsk_lifetime: 0, ksk_lifetime: 0}"
+        f"zsk_lifetime: {zsk_lifetime}, ksk_lifetime: 0}}"
     )
     imported_source = "{import: {certificate: mx.pem, key: mx.key}}"
     certificate = imported_source if imported else "{authority: ca}"
@@ -111,7 +113,7 @@ mail_servers:
     tlsa:
       - {{usage: 3, selector: 1, matching: 1}}
     tlsa_ttl: {timings.tlsa_ttl}
-    deploy: {{command: ["true"]}}
+    deploy: {{command: {deploy_command}}}
 users:
   - address: {USER}
     certificate: {{authority: ca}}
