@@ -1,6 +1,6 @@
 """The steps of each rollover kind: what changes, what is published, what is waited for.
 
-Pure data: a ``Step`` says which flags the old and new keys (or which status the old and new
+Pure data: a ``Step`` states which flags the old and new keys (or which status the old and new
 certificates) take, whether the zones must be published, which action runs (certificate
 deploy), the wait that must pass after it, and the observations that must hold before the
 next step. The engine in provisioner.workflows.rollover executes them.
@@ -389,7 +389,7 @@ def certificate_steps(
 
 
 def emergency_steps(propagation: int, ttl: int, record: str) -> list[Step]:
-    """A certificate whose key changed outside provisioner: new record now, old record kept."""
+    """Return the steps for a certificate whose key changed outside provisioner."""
     return [
         Step(
             "publish-replacement",
@@ -422,7 +422,7 @@ def dnssec_steps(kind: str, policy: DnssecPolicy, times: ZoneTimes) -> list[Step
 
 
 def lead_time(steps: list[Step], until: str) -> int:
-    """The sum of the waits before step ``until``: how long a rollover takes to reach it."""
+    """Return the sum of the waits before step ``until``: the time a rollover takes to reach it."""
     total = 0
     for step in steps:
         if step.name == until:

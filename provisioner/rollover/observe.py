@@ -1,6 +1,6 @@
 """Observations a rollover waits for, behind one interface so tests can simulate the world.
 
-``Observer`` is what the engine calls; ``LiveObserver`` asks the real servers:
+``Observer`` is what the engine calls; ``LiveObserver`` queries the real servers:
 - every name server of a zone, queried directly (no recursion), serves the published SOA serial;
 - every name server of the parent serves the expected DS RRset, and its RRSIG validates against
   the parent's DNSKEY RRset (fetched from the same server);
@@ -43,17 +43,17 @@ OK = Observation(True)
 
 class Observer(Protocol):
     def zone_serves(self, zone: ZoneSpec, serial: int) -> Observation:
-        """Every name server of ``zone`` serves serial ``serial`` or a later one."""
+        """Return whether every name server of ``zone`` serves serial ``serial`` or later."""
         ...
 
     def parent_serves_ds(
         self, zone: ZoneSpec, parent: ZoneSpec | None, expected: dns.rrset.RRset
     ) -> Observation:
-        """Every server of the parent serves exactly ``expected`` as the DS RRset, validated."""
+        """Return whether every parent server serves exactly ``expected`` as DS RRset, validated."""
         ...
 
     def mta_presents(self, server: MailServerSpec, certificate: x509.Certificate) -> Observation:
-        """The MTA presents ``certificate`` on every address and port."""
+        """Return whether the MTA presents ``certificate`` on every address and port."""
         ...
 
 

@@ -83,7 +83,7 @@ def retire_interval(policy: DnssecPolicy, signature_ttl: int, signing_delay: int
 
 
 def ds_interval(policy: DnssecPolicy, ds_ttl: int | None = None) -> int:
-    """The time from a DS change at the parent until no cache holds the old DS RRset.
+    """The time from a DS change at the parent until no cache contains the old DS RRset.
 
     DprpP + TTLds + retire safety (RFC 7583 3.3.2, the Iret of the DS RRset).
     """

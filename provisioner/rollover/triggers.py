@@ -2,7 +2,7 @@
 
 ``due_rollovers`` lists the DNSSEC keys whose policy lifetime ends soon enough that their
 rollover must start now for the successor to take over on time. ``detect_replaced_imports``
-finds imported certificates whose file now holds a certificate with another key (another ACME
+finds imported certificates whose file now contains a certificate with another key (another ACME
 client, a manual replacement) and starts an emergency rollover for each: the new TLSA or
 SMIMEA record is published at once, the old one kept until caches have dropped it.
 A renewal that keeps the key is not a rollover: records with selector 1 (SPKI) stay valid.

@@ -725,7 +725,7 @@ class RolloverEngine:
     # --- spec lookups -------------------------------------------------------------------------
 
     def zone_times(self, zone: ZoneSpec) -> ZoneTimes:
-        """The TTLs that bound caching in ``zone``, from its last publication and the spec."""
+        """Return the TTLs that bound caching in ``zone``, from its last publication and spec."""
         max_ttl = zone.ttl
         soa = zone.soa
         negative = min(getattr(soa, "minimum", zone.ttl), zone.ttl)
