@@ -1,8 +1,8 @@
 """Run every check on a CheckTarget and collect the findings into a Report.
 
 Check ids (stable, listed in docs/check.md): dnssec.chain, dnssec.denial, dnssec.rrsig-expiry,
-zone.serial, mx.address, tlsa.dnssec, resolver.validation, tlsa.usage, smtp.starttls, smtp.dane,
-cert.expiry, smimea.dnssec, smimea.match.
+zone.serial, mx.rrset, mx.address, tlsa.dnssec, resolver.validation, tlsa.usage, smtp.starttls,
+smtp.dane, cert.expiry, smimea.dnssec, smimea.match.
 """
 
 from __future__ import annotations
@@ -103,9 +103,13 @@ class CheckRun:
         self.report = Report(clock.now())
 
     def run(self) -> Report:
+        mx_hosts = list(self.target.mx_hosts)
         for zone in self.target.zones:
             self._guard(zone.name, "dnssec.chain", zone.name.to_text(), self.check_zone, zone)
-        for mx in self.target.mx_hosts:
+            self._guard(
+                zone.name, "mx.rrset", f"{zone.name} MX", self.check_mx_rrset, zone, mx_hosts
+            )
+        for mx in mx_hosts:
             self._guard(mx.zone, "tlsa.dnssec", mx.host.to_text(), self.check_mx, mx)
         for user in self.target.users:
             self._guard(user.zone, "smimea.dnssec", user.address, self.check_user, user)
@@ -291,6 +295,54 @@ class CheckRun:
                 )
 
     # -- MX hosts -------------------------------------------------------------------------
+
+    def check_mx_rrset(self, zone: ZoneTarget, mx_hosts: list[MxTarget]) -> None:
+        """Validate the zone's MX RRset and add the MX hosts it names that no target covers.
+
+        DANE for SMTP applies only when the MX RRset is secure (RFC 7672, section 2.2.1), and
+        every MX host needs its own TLSA RRset, so a host missing from the spec is probed too,
+        on the target's ``smtp_port``.
+        """
+        result = self.validator.validate(zone.name, dns.rdatatype.MX)
+        subject = result.subject
+        if result.security != Security.SECURE:
+            self.fail(
+                "mx.rrset",
+                zone.name,
+                subject,
+                f"the MX RRset is {result.security}, so senders do not use DANE for "
+                f"{zone.name}: {result.reason}",
+                _chain_hint(result.reason),
+            )
+            return
+
+        if result.rrset is None:
+            return  # not a mail domain
+
+        covered = {mx.host for mx in mx_hosts}
+        exchanges = [rdata.exchange for rdata in result.rrset if rdata.exchange != dns.name.root]
+        self.add(
+            "mx.rrset",
+            Status.OK,
+            zone.name,
+            subject,
+            f"{result.reason}: {', '.join(str(e) for e in exchanges) or 'null MX'}",
+        )
+        for exchange in exchanges:
+            if exchange in covered:
+                continue
+            covered.add(exchange)
+            self.add(
+                "mx.rrset",
+                Status.WARN,
+                zone.name,
+                subject,
+                f"the MX RRset names {exchange}, which the spec does not list; probing it on "
+                f"port {self.target.smtp_port}",
+                "add the MX host to mail_servers in the spec, or remove it from the MX RRset",
+            )
+            zone_of_host = self.validator.zone_of(exchange)
+            mx_hosts.append(MxTarget(exchange, zone_of_host, port=self.target.smtp_port))
 
     def mx_addresses(self, mx: MxTarget) -> list[str]:
         """Return the addresses to probe: the served A and AAAA records and those of the target.

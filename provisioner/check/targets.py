@@ -133,6 +133,7 @@ class CheckTarget:
     trust_anchor: TrustAnchor | None = None
     resolver: Server | None = None
     dns_port: int = 53
+    smtp_port: int = 25  # port probed on MX hosts that only the served MX RRset names
 
 
 def root_trust_anchor(servers: list[Server] | None = None) -> TrustAnchor:

@@ -482,7 +482,6 @@ class Lab:
             f"ns1.{CHILD} A {NS1}",
             f"ns2.{CHILD} A {NS2}",
             f"{CHILD} MX 10 mx1.{CHILD}",
-            f"{CHILD} MX 20 mx2.{CHILD}",
             f"mx1.{CHILD} A {MX1}",
             f"mx2.{CHILD} A {MX2}",
             f"alias.{CHILD} CNAME mx1.{CHILD}",

@@ -192,20 +192,41 @@ def test_tlsa_not_matching_certificate(lab: Lab) -> None:
 def test_mx_host_without_tlsa(lab: Lab) -> None:
     from tests.integration.servers_check import MX2
 
-    lab.serve(lab.sign_parent(), lab.sign_child())
+    body = lab.child_body() + f"\n{CHILD} MX 20 mx2.{CHILD}"
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
     target = target_for(lab)
     child = dns.name.from_text(CHILD)
-    target.mx_hosts = [
-        MxTarget(dns.name.from_text(f"mx2.{CHILD}"), child, port=lab.smtp_port, addresses=[MX2])
-    ]
-    with smtp(lab, address=MX2):
+    mx2 = dns.name.from_text(f"mx2.{CHILD}")
+    target.mx_hosts.append(MxTarget(mx2, child, port=lab.smtp_port, addresses=[MX2]))
+    with smtp(lab), smtp(lab, address=MX2):
         report = run_checks(target, SystemClock())
     assert report.exit_code == 1
+    assert failures(report) == [
+        f"tlsa.dnssec: the MX host mx2.{CHILD} has no TLSA RRset (NSEC records prove "
+        f"_{lab.smtp_port}._tcp.mx2.{CHILD} and *.mx2.{CHILD} do not exist)"
+    ]
+
+
+def test_mx_rrset_host_not_in_spec(lab: Lab) -> None:
+    from tests.integration.servers_check import MX2
+
+    body = lab.child_body() + f"\n{CHILD} MX 20 mx2.{CHILD}"
+    lab.serve(lab.sign_parent(), lab.sign_child(body))
+    target = target_for(lab)
+    target.smtp_port = lab.smtp_port
+    with smtp(lab), smtp(lab, address=MX2):
+        report = run_checks(target, SystemClock())
+    assert report.exit_code == 1
+    warnings = [f.message for f in report.by_status(Status.WARN) if f.check == "mx.rrset"]
+    assert warnings == [
+        f"the MX RRset names mx2.{CHILD}, which the spec does not list; probing it on "
+        f"port {lab.smtp_port}"
+    ]
+    probed = [f.server for f in report.findings if f.check == "smtp.starttls"]
+    assert probed == [f"{MX1}:{lab.smtp_port}", f"{MX2}:{lab.smtp_port}"]
     tlsa = messages(report, "tlsa.dnssec")
-    assert tlsa == [
-        f"the MX host mx2.{CHILD} has no TLSA RRset (the NSEC at _{lab.smtp_port}._tcp.mx2.{CHILD} "
-        "proves no TLSA RRset exists)"
-    ] or (len(tlsa) == 1 and "has no TLSA RRset" in tlsa[0])
+    assert len(tlsa) == 1
+    assert f"the MX host mx2.{CHILD} has no TLSA RRset" in tlsa[0]
 
 
 def test_starttls_not_offered(lab: Lab) -> None:
