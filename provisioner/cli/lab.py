@@ -6,6 +6,7 @@ import atexit
 import json
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,8 @@ SpecOption = Annotated[
     Path | None,
     typer.Option("--spec", help="The lab spec (default: examples/nccoe/lab.yaml)."),
 ]
-DEFAULT_WORKDIR = Path("lab-run")
+# Under /tmp because every parent folder must be enterable by the postfix user.
+DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "provisioner-lab"
 
 
 def _stop_on_signals() -> None:
