@@ -23,19 +23,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def due_rollovers(engine: RolloverEngine) -> list[tuple[str, str]]:
-    """Return (zone, key kind) for every key that has reached its rollover start time."""
+def due_rollovers(engine: RolloverEngine) -> list[tuple[str, str, int | None]]:
+    """Return (zone, key kind, new algorithm) for every rollover that must start now.
+
+    A key is due when it has reached its rollover start time; a zone is due for an algorithm
+    rollover when the spec names another algorithm than its signing keys have.
+    """
     from provisioner.workflows.zonekeys import load_zone_keys
 
     now = engine.clock.now()
     busy = {r["data"]["zone"] for r in engine.records(active_only=True)}
-    due = []
+    due: list[tuple[str, str, int | None]] = []
     for zone in engine.spec.zones:
         if zone.dnssec.signer != "provisioner" or zone.name in busy:
             continue
         policy = zone.dnssec
         times = engine.zone_times(zone)
-        for key in load_zone_keys(engine.store, zone.name):
+        keys = load_zone_keys(engine.store, zone.name)
+        signing = {k.key.algorithm for k in keys if k.sign}
+        if signing and policy.algorithm not in signing:
+            log.info(
+                "zone %s is signed with algorithm %s but the spec sets %d; starting an "
+                "algorithm rollover",
+                zone.name,
+                ", ".join(str(a) for a in sorted(signing)),
+                policy.algorithm,
+            )
+            due.append((zone.name, "algorithm", policy.algorithm))
+            continue
+        for key in keys:
             if key.state != "active" or not key.sign:
                 continue
             record = engine.store.key(key.id)
@@ -65,7 +81,7 @@ def due_rollovers(engine: RolloverEngine) -> list[tuple[str, str]]:
                     key.key.key_tag,
                     zone.name,
                 )
-                due.append((zone.name, kind))
+                due.append((zone.name, kind, None))
                 busy.add(zone.name)
                 break
     return due

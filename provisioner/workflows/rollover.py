@@ -295,6 +295,13 @@ class RolloverEngine:
                 raise RolloverError(
                     "an algorithm rollover needs the new algorithm", hint="pass --algorithm N"
                 )
+            if algorithm != zone.dnssec.algorithm:
+                raise RolloverError(
+                    f"the spec sets algorithm {zone.dnssec.algorithm} for zone {zone.name}, "
+                    f"not {algorithm}, so 'rollover run' would roll the zone back",
+                    hint=f"set dnssec.algorithm: {algorithm} in the spec; 'provisioner rollover "
+                    "run' then starts the algorithm rollover by itself",
+                )
             old = [k for k in keys if k.sign or k.publish]
             if any(k.key.algorithm == algorithm for k in old):
                 raise RolloverError(
@@ -465,9 +472,9 @@ class RolloverEngine:
             log.error("%s", message)
             report.emergencies.append(message)
             report.started.append(rollover_id)
-        for zone_name, key in due_rollovers(self):
+        for zone_name, key, algorithm in due_rollovers(self):
             try:
-                report.started.append(self.start_dnssec(zone_name, key))
+                report.started.append(self.start_dnssec(zone_name, key, algorithm=algorithm))
             except ProvisionerError as error:
                 report.errors.append(str(error))
         for record in self.records(active_only=True):

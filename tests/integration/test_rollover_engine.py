@@ -158,3 +158,15 @@ def test_status_gives_next_step_time(tmp_path: Path) -> None:
     assert status.next_step_at > clock.now()
     assert status.next_step_at - clock.now() <= dt.timedelta(seconds=2 * SECONDS.tlsa_ttl)
     assert "2 x TTL" in status.waiting_for
+
+
+def test_algorithm_change_in_spec_is_due(tmp_path: Path) -> None:
+    from provisioner.rollover.triggers import due_rollovers
+
+    spec_path, world, clock = setup_world(tmp_path)
+    text = spec_path.read_text().replace("algorithm: 13,", "algorithm: 15,")
+    spec_path.write_text(text)
+    spec = load_spec(spec_path)
+    with LocalStore(spec.state_dir()) as store:
+        due = due_rollovers(open_engine(spec_path, world, store))
+    assert sorted(due) == [(CHILD, "algorithm", 15), ("test.", "algorithm", 15)]

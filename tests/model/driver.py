@@ -34,6 +34,7 @@ from provisioner.store.local import LocalStore
 
 MAX_TICKS = 400
 CRON_INTERVAL = dt.timedelta(days=1)
+NEW_ALGORITHM = 15
 
 
 @dataclass
@@ -53,7 +54,7 @@ def start_rollover(engine: Any, kind: str) -> str:
     if kind.startswith("ksk-"):
         return engine.start_dnssec(CHILD, "ksk", method=kind[4:])
     if kind == "algorithm":
-        return engine.start_dnssec(CHILD, "algorithm", algorithm=15)
+        return engine.start_dnssec(CHILD, "algorithm", algorithm=NEW_ALGORITHM)
     return engine.start_dnssec(CHILD, kind)
 
 
@@ -123,6 +124,9 @@ def simulate(
     clock = ManualClock(START)
     world = make_world(folder, timings, clock)
     first_apply(spec_path, world)
+    if kind == "algorithm":
+        # The spec names the new algorithm; the zone is still signed with the old one.
+        write_spec(folder, timings, child_algorithm=NEW_ALGORITHM, **spec_options)
     settle = max(timings.ds_ttl, timings.dnskey_ttl, timings.ttl, timings.tlsa_ttl)
     clock.advance(2 * settle + timings.parent_propagation)
 

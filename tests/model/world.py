@@ -67,6 +67,7 @@ def write_spec(
     imported: bool = False,
     zsk_lifetime: int = 0,
     deploy_command: str = '["true"]',
+    child_algorithm: int = 13,
 ) -> Path:
     """Write a spec with a parent zone test. and a child example.test. that has an MX and a user."""
     policy = (
@@ -104,7 +105,7 @@ zones:
     records:
       - {{name: "@", type: A, value: 127.0.0.1}}
       - {{name: www, type: TXT, value: '"hello"'}}
-    dnssec: {policy}
+    dnssec: {policy.replace("algorithm: 13", f"algorithm: {child_algorithm}")}
     publish: {{backend: zonefile, path: zones/example.test.zone}}
 mail_servers:
   - host: {MX}
