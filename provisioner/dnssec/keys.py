@@ -1,6 +1,6 @@
 """DNSSEC keys: the SigningKey protocol, in-memory keys, DNSKEY, key tag, DS, CDS and CDNSKEY.
 
-The signer only sees ``SigningKey``: an algorithm, DNSKEY flags, the DNSKEY rdata, the key tag and
+The signer only uses ``SigningKey``: an algorithm, DNSKEY flags, the DNSKEY rdata, the key tag and
 ``sign(data) -> bytes``, which returns the signature in DNSSEC wire format (RSA: PKCS #1 v1.5
 octets, RFC 5702; ECDSA: r || s, each padded to the curve size, RFC 6605; Ed25519: the 64 octets
 of RFC 8080). A PKCS #11 key store can provide another implementation without signer changes.

@@ -36,7 +36,7 @@ ALGORITHM_NAMES: dict[int, str] = {
     15: "ED25519",
 }
 
-# Algorithms RFC 8624 (section 3.1) says MUST NOT be used for signing, with the reason.
+# Algorithms that RFC 8624 (section 3.1) forbids for signing, with the reason.
 _FORBIDDEN_ALGORITHMS: dict[int, str] = {
     1: "RSAMD5 is MUST NOT for signing (RFC 8624): MD5 is broken",
     3: "DSA is MUST NOT for signing (RFC 8624): DSA with SHA-1 is too weak",

@@ -65,7 +65,8 @@ import dns.rrset
 from provisioner.clock import epoch
 from provisioner.dnssec import _wire
 from provisioner.dnssec._wire import CanonicalKey
-from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset, load_key
+from provisioner.dnssec._workers import JobTuple, init_worker, sign_in_worker, sign_job_tuples
+from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.errors import DnssecError
 from provisioner.zone.model import NONE, RRsetKey, ZoneData
@@ -84,7 +85,7 @@ _NS = RdataType.NS
 _DS = RdataType.DS
 _DNAME = RdataType.DNAME
 
-# Jobs (RRsets) per batch sent to a worker; a pass with a single batch stays in-process.
+# Jobs (RRsets) per batch sent to a worker. A pass with a single batch stays in-process.
 _CHUNK = 2000
 
 
@@ -157,45 +158,6 @@ class _Layout:
     cuts: set[CanonicalKey]
     occluders: set[CanonicalKey]
     occluded: set[CanonicalKey]
-
-
-# A job for a worker: owner wire, type, TTL, labels, expiration, sorted canonical rdata, key
-# indexes. Only bytes and integers, so that it pickles cheaply.
-_JobTuple = tuple[bytes, int, int, int, int, tuple[bytes, ...], tuple[int, ...]]
-
-_WORKER_KEYS: list[SigningKey] = []
-_WORKER_SIGNER_WIRE = b""
-_WORKER_INCEPTION = 0
-
-
-def _sign_job_tuples(
-    jobs: list[_JobTuple], keys: Sequence[SigningKey], signer_wire: bytes, inception: int
-) -> list[list[bytes]]:
-    results = []
-    for owner_wire, rdtype, ttl, labels, expiration, rdata_wires, key_indexes in jobs:
-        signatures = []
-        for index in key_indexes:
-            key = keys[index]
-            data = _wire.signing_input(
-                owner_wire, rdtype, ttl, list(rdata_wires), key.algorithm, labels,
-                expiration, inception, key.key_tag, signer_wire,
-            )
-            signatures.append(key.sign(data))
-        results.append(signatures)
-    return results
-
-
-def _init_worker(
-    pems: list[bytes], algorithms: list[int], flags: list[int], signer_wire: bytes, inception: int
-) -> None:
-    global _WORKER_KEYS, _WORKER_SIGNER_WIRE, _WORKER_INCEPTION
-    _WORKER_KEYS = [load_key(pem, a, f) for pem, a, f in zip(pems, algorithms, flags, strict=True)]
-    _WORKER_SIGNER_WIRE = signer_wire
-    _WORKER_INCEPTION = inception
-
-
-def _sign_in_worker(jobs: list[_JobTuple]) -> list[list[bytes]]:
-    return _sign_job_tuples(jobs, _WORKER_KEYS, _WORKER_SIGNER_WIRE, _WORKER_INCEPTION)
 
 
 class ZoneSigner:
@@ -572,7 +534,7 @@ class ZoneSigner:
         expiration_base = now + policy.signature_validity
         signer_wire = _wire.canonical_wire(origin)
         counts = {"refresh_due": 2**32, "made": 0, "reused": 0}
-        pending: collections.deque[tuple[dns.name.Name, RRset, list[_wire.RRSIG], _JobTuple]]
+        pending: collections.deque[tuple[dns.name.Name, RRset, list[_wire.RRSIG], JobTuple]]
         pending = collections.deque()
 
         def kept_signatures(owner: dns.name.Name, rrset: RRset, wanted: list[int]) -> list:
@@ -602,10 +564,10 @@ class ZoneSigner:
                     counts["refresh_due"] = min(counts["refresh_due"], due)
             return kept
 
-        def batches() -> Iterator[list[_JobTuple]]:
+        def batches() -> Iterator[list[JobTuple]]:
             # This runs in the pool's task thread when signing in parallel, so it only appends
             # to ``pending`` and stores RRsets whose signatures are all reused.
-            batch: list[_JobTuple] = []
+            batch: list[JobTuple] = []
             for owner, rrset in to_sign:
                 rdtype = RdataType(rrset.rdtype)
                 wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
@@ -661,7 +623,7 @@ class ZoneSigner:
         )
 
     def _run_jobs(
-        self, batches: Iterator[list[_JobTuple]], signer_wire: bytes, inception: int
+        self, batches: Iterator[list[JobTuple]], signer_wire: bytes, inception: int
     ) -> Iterator[list[bytes]]:
         """Sign batches of jobs; yield the signatures of each job, in order."""
         first = next(batches, None)
@@ -671,7 +633,7 @@ class ZoneSigner:
         if second is None or not self._parallel():
             # One batch (up to _CHUNK RRsets) is signed faster here than workers start.
             for batch in itertools.chain([first], [second] if second else [], batches):
-                yield from _sign_job_tuples(batch, self._keys, signer_wire, inception)
+                yield from sign_job_tuples(batch, self._keys, signer_wire, inception)
             return
         # A fork server starts the workers from a fresh interpreter, so they do not inherit
         # (and count in their memory) this process's copy of the zone. Keys travel as PEM.
@@ -681,9 +643,9 @@ class ZoneSigner:
             signer_wire, inception,
         )
         context = multiprocessing.get_context("forkserver")
-        with context.Pool(self.processes, initializer=_init_worker, initargs=initargs) as pool:
+        with context.Pool(self.processes, initializer=init_worker, initargs=initargs) as pool:
             stream = itertools.chain([first, second], batches)
-            for batch in pool.imap(_sign_in_worker, stream):
+            for batch in pool.imap(sign_in_worker, stream):
                 yield from batch
 
 
