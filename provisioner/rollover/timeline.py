@@ -8,6 +8,7 @@ the waits of the plan, so the picture shows the earliest time of each remaining 
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -29,6 +30,7 @@ WIDTH = 1000
 LEFT = 220
 ROW = 34
 TOP = 60
+LEGEND_WIDTH = 150  # characters per line of the step list
 
 
 @dataclass
@@ -95,14 +97,25 @@ def _last_wait(data: dict[str, Any]) -> int:
 
 
 def render_svg(rollover: dict[str, Any], now: dt.datetime) -> str:
-    """Return the SVG document of one rollover (a record from the store's rollovers table)."""
+    """Return the SVG document of one rollover (a record from the store's rollovers table).
+
+    The rows are the keys or certificates with their states, then a row of the waits after
+    each step; below, a numbered list says what each step does and why it waits.
+    """
     data = rollover["data"]
     drawn, end = segments(data, now)
     times = step_times(data, now)
     start = min([times[0][0]] + [s.start for s in drawn])
+    end = max(end, now)
     span = max((end - start).total_seconds(), 1.0)
     rows = list(dict.fromkeys(s.row for s in drawn))
-    height = TOP + ROW * (len(rows) + len(data["steps"])) + 80
+    waits_top = TOP + len(rows) * ROW
+    legend_top = waits_top + ROW + 30
+    legend = [
+        textwrap.wrap(_step_text(step, when), LEGEND_WIDTH)
+        for step, when in zip(data["steps"], times, strict=True)
+    ]
+    height = legend_top + 16 * sum(len(lines) for lines in legend) + 30
 
     def x(moment: dt.datetime) -> float:
         return LEFT + (WIDTH - LEFT - 20) * (moment - start).total_seconds() / span
@@ -110,6 +123,7 @@ def render_svg(rollover: dict[str, Any], now: dt.datetime) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f"<title>{escape(rollover['id'])}</title>",
         f'<text x="10" y="20" font-size="16">{escape(rollover["id"])} '
         f"({escape(data['status'])})</text>",
@@ -127,31 +141,58 @@ def render_svg(rollover: dict[str, Any], now: dt.datetime) -> str:
                 f"{escape(segment.label)} from {escape(segment.start.isoformat())}</title></rect>"
             )
             parts.append(f'<text x="{left + 3:.1f}" y="{top + 20}">{escape(segment.label)}</text>')
-    base = TOP + len(rows) * ROW + 10
+
+    parts.append(f'<text x="10" y="{waits_top + 20}">waits</text>')
     for index, ((moment, happened), step) in enumerate(zip(times, data["steps"], strict=True)):
         position = x(moment)
         dash = "" if happened else ' stroke-dasharray="4 3"'
         parts.append(
             f'<line x1="{position:.1f}" y1="{TOP}" x2="{position:.1f}" '
-            f'y2="{base + index * ROW}" stroke="#333"{dash}/>'
+            f'y2="{waits_top + ROW}" stroke="#333"{dash}/>'
+            f'<text x="{position + 2:.1f}" y="{TOP - 4}">{index + 1}</text>'
         )
         wait = step["wait"]
         seconds = int(wait["propagation"]) + int(wait["settle"])
-        label = f"{index + 1}. {step['name']}" + ("" if happened else " (planned)")
         if seconds:
-            label += f"; then wait {_duration(seconds)}: {wait['cause']}"
-        if step["observe"]:
-            label += f"; observe {', '.join(step['observe'])}"
-        parts.append(
-            f'<text x="{position + 4:.1f}" y="{base + index * ROW + 4}">{escape(label)}</text>'
-        )
-    now_x = x(min(max(now, start), end))
+            right = x(moment + dt.timedelta(seconds=seconds))
+            parts.append(
+                f'<rect x="{position:.1f}" y="{waits_top + 4}" '
+                f'width="{max(right - position, 1):.1f}" height="{ROW - 10}" fill="#fff7bc" '
+                f'stroke="#999"><title>{escape(wait["cause"])}</title></rect>'
+                f'<text x="{position + 3:.1f}" y="{waits_top + 20}">{_duration(seconds)}</text>'
+            )
+    line_number = 0
+    for index, lines in enumerate(legend):
+        for position, line in enumerate(lines):
+            text = f"{index + 1}. {line}" if position == 0 else f"    {line}"
+            parts.append(
+                f'<text x="10" y="{legend_top + line_number * 16}" font-size="11" '
+                f'xml:space="preserve">{escape(text)}</text>'
+            )
+            line_number += 1
+    now_x = x(now)
     parts.append(
-        f'<line x1="{now_x:.1f}" y1="{TOP - 5}" x2="{now_x:.1f}" y2="{height - 20}" '
-        f'stroke="red"/><text x="{now_x + 3:.1f}" y="{height - 8}" fill="red">now</text>'
+        f'<line x1="{now_x:.1f}" y1="{TOP - 5}" x2="{now_x:.1f}" y2="{waits_top + ROW}" '
+        f'stroke="red"/><text x="{now_x + 3:.1f}" y="{waits_top + ROW + 14}" fill="red">now</text>'
     )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _step_text(step: dict[str, Any], when: tuple[dt.datetime, bool]) -> str:
+    moment, happened = when
+    wait = step["wait"]
+    seconds = int(wait["propagation"]) + int(wait["settle"])
+    text = f"{step['name']}: {step['description']}"
+    if happened:
+        text += f" (done {moment.isoformat(timespec='seconds')})"
+    else:
+        text += f" (planned, earliest {moment.isoformat(timespec='seconds')})"
+    if seconds:
+        text += f"; then wait {_duration(seconds)}: {wait['cause']}"
+    if step["observe"]:
+        text += f"; observe {', '.join(step['observe'])}"
+    return text
 
 
 def _short(row: str) -> str:
@@ -159,7 +200,10 @@ def _short(row: str) -> str:
 
 
 def _duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """Format seconds as "2d3h", "2h10m" or "45s"."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
