@@ -417,8 +417,9 @@ class ZoneSigner:
         chain = state.chain
         to_sign: list[tuple[dns.name.Name, RRset]] = []
         touched: set[CanonicalKey] = set()
+        fresh: dict[CanonicalKey, dns.name.Name] = {}
         for key, name_key in plan:
-            name = names.get(name_key) or _wire.hashed_name(key[0])
+            name = names.get(name_key) or fresh.setdefault(name_key, _wire.hashed_name(key[0]))
             rdtype = key[1]
             new = zone.rrsets.get(key)
             old_types = types.get(name_key, frozenset())
@@ -451,7 +452,7 @@ class ZoneSigner:
                     rebuild.discard(name_key)
                     continue
                 if name_key not in names:
-                    names[name_key] = _wire.hashed_name(_key_name(name_key, origin))
+                    names[name_key] = fresh[name_key]
                     position = bisect.bisect_left(chain, name_key)
                     chain.insert(position, name_key)
                     rebuild.add(chain[position - 1])
@@ -488,7 +489,7 @@ class ZoneSigner:
         """Return the changes with their names' canonical keys, or None if a full pass is due."""
         plan = []
         origin_length = len(origin.labels)
-        names_change = False
+        types_change = False
         for key in changes:
             name, rdtype, _covers = key
             if rdtype in _KEYSET_TYPES or rdtype in _SIGNER_TYPES:
@@ -503,14 +504,12 @@ class ZoneSigner:
             for cut in range(len(name_key) + 1):
                 if name_key[:cut] in state.occluders:
                     return None
-            if name_key not in state.names or (
-                zone.rrsets.get(key) is None
-                and state.types.get(name_key, frozenset()) <= {rdtype}
-            ):
-                names_change = True
+            if key not in state.unsigned or zone.rrsets.get(key) is None:
+                types_change = True
             plan.append((key, name_key))
-        if names_change and self.policy.denial == "nsec3":
-            # NOTE: the NSEC3 chain (and its empty non-terminals) is rebuilt by a full pass.
+        if types_change and self.policy.denial == "nsec3":
+            # NOTE: a change of the types at a name (or of the names) in an NSEC3 zone is
+            # handled by a full pass, which rebuilds the chain and its empty non-terminals.
             return None
         return plan
 
@@ -758,9 +757,6 @@ def _rrsig_rrset(owner: dns.name.Name, rrset: RRset, sigs: list[_wire.RRSIG]) ->
 def _key_wire(key: CanonicalKey, origin_wire: bytes) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in reversed(key)) + origin_wire
 
-
-def _key_name(key: CanonicalKey, origin: dns.name.Name) -> dns.name.Name:
-    return dns.name.Name((*reversed(key), *origin.labels))
 
 
 def _nsec_types(is_cut: bool, name_types: frozenset[RdataType]) -> frozenset[int]:

@@ -398,6 +398,18 @@ def assert_same_data(
         assert actual.rrsets[key].ttl == rrset.ttl, key
 
 
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+def test_update_adds_type_at_existing_name(denial: str) -> None:
+    signer = ZoneSigner(assignments(13), policy_for(13, denial))
+    first = signer.sign(mail_zone(10), NOW)
+    zone = ZoneData(ORIGIN)
+    zone.rrsets = dict(first._state.unsigned)
+    zone.replace(dns.rrset.from_text("ns1.example.com.", 3600, "IN", "AAAA", "2001:db8::53"))
+    second = signer.update(first, zone, NOW)
+    assert [str(p) for p in verify_zone(second.zone, NOW)] == []
+    assert second.zone.get("ns1.example.com.", T.RRSIG, T.AAAA) is not None
+
+
 def test_update_without_changes_returns_previous() -> None:
     signer = ZoneSigner(assignments(13), policy_for(13, "nsec"))
     first = signer.sign(mail_zone(5), NOW)
