@@ -326,7 +326,7 @@ class CheckRun:
             Status.OK,
             zone.name,
             subject,
-            f"{result.reason}: {', '.join(str(e) for e in exchanges) or 'null MX'}",
+            f"{result.reason} (hosts: {', '.join(str(e) for e in exchanges) or 'null MX'})",
         )
         for exchange in exchanges:
             if exchange in covered:
