@@ -101,7 +101,8 @@ class ZoneConfig:
     ``records`` are zone-file lines with absolute owner names (an SOA and NS are added when
     missing). ``signing`` makes the server sign the zone (BIND dnssec-policy, Knot automatic
     signing); ``nsec3`` picks NSEC3 instead of NSEC for that, and ``policy`` names another
-    policy (one of ``extra_policies`` of start_bind or start_knot).
+    policy (one of ``extra_policies`` of start_bind or start_knot). ``serial_policy`` is the
+    server's serial-update-method (BIND) or serial-policy (Knot); the default is increment.
     """
 
     name: str
@@ -111,6 +112,7 @@ class ZoneConfig:
     signing: bool = False
     nsec3: bool = False
     policy: str | None = None
+    serial_policy: str | None = None
 
     @property
     def origin(self) -> str:
@@ -324,6 +326,7 @@ def start_bind(
                 "update_key": zone.update_key,
                 "transfer_key": zone.transfer_key,
                 "dnssec_policy": policy,
+                "serial_policy": zone.serial_policy,
             }
         )
     policies = [
@@ -386,6 +389,7 @@ def start_knot(
                 "signing": zone.signing,
                 "nsec3": zone.nsec3,
                 "policy": zone.policy,
+                "serial_policy": zone.serial_policy,
             }
         )
     config = _render(

@@ -229,3 +229,30 @@ def test_clock_skew_is_badtime(knot_setup: Setup) -> None:
     assert "synchronise both clocks" in skewed.stdout + skewed.stderr
     assert store_snapshot(knot_setup) == before
     assert_converges(knot_setup)
+
+
+def test_edit_between_messages_is_detected(knot_setup: Setup, monkeypatch, caplog) -> None:
+    knot_setup.run()
+    strings = " ".join(f'\\"{letter * 240}\\"' for letter in "xyz")
+    large = [f'{{name: t{index}, type: TXT, value: "{strings}"}}' for index in range(120)]
+    knot_setup.write_spec(records=large)
+    original = transport.Transport.send_update
+    sent: list[bool] = []
+
+    def edit_after_first(self: transport.Transport, message) -> None:
+        if len(sent) == 1:
+            knot_setup.update('update add other.example.test. 300 TXT "between messages"')
+        sent.append(True)
+        original(self, message)
+
+    monkeypatch.setattr(transport.Transport, "send_update", edit_after_first)
+    result = knot_setup.run()
+
+    assert len(sent) >= 3, "the retried message was not sent again"
+    assert "did not have the expected SOA serial" in caplog.text
+    assert knot_setup.server.query("other.example.test.", "TXT", tcp=True).answer
+    served = result.zones[0].backend.read()
+    assert served is not None
+    for key in result.zones[0].desired.rrsets:
+        if key[1].name != "SOA":
+            assert key in served.rrsets

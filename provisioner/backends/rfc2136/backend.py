@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import dns.name
 import dns.rdata
@@ -26,6 +27,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.rrset
 import dns.update
+from dns.rdtypes.ANY.SOA import SOA
 
 from provisioner.backends.rfc2136.operations import (
     MAX_MESSAGE_SIZE,
@@ -160,15 +162,16 @@ class Rfc2136Backend:
         changes = plan_operations(plan.changes)
         self._sent = set()
         try:
-            self._send_all(plan, changes, self.served.soa[0])
+            self._send_all(plan, changes, self.served.soa[0], predict=True)
         except PrerequisiteFailed:
             log.warning(
-                "zone %s changed on %s during apply; reading it again to re-plan",
+                "zone %s on %s did not have the expected SOA serial during apply (edited by "
+                "someone else, or a serial policy other than increment); reading it again",
                 self.origin,
                 self.endpoint.where(),
             )
             remaining = self._replan(plan, desired)
-            self._send_all(plan, remaining, self.served.soa[0])
+            self._send_all(plan, remaining, self.served.soa[0], predict=False)
         self.published_serial = self.transport.query_soa().serial
         log.info(
             "zone %s: %d UPDATE message(s) with %d RR(s) sent to %s; served serial %d",
@@ -184,7 +187,16 @@ class Rfc2136Backend:
         plan: ZonePlan,
         changes: Sequence[ChangeOperations],
         expected_soa: dns.rdtypes.ANY.SOA.SOA,
+        *,
+        predict: bool,
     ) -> None:
+        """Send ``changes``, guarding each message with the SOA that should be served.
+
+        With ``predict``, the SOA after a message is computed: the SOA the message carried, or
+        else the previous one with the serial plus one (BIND's and Knot's "increment" policy).
+        A wrong guess fails the next prerequisite like an edit by someone else would, so no
+        edit goes unnoticed. Without it, the SOA is queried after each message.
+        """
         batches = self._batches(plan, changes)
         final_soa = self._final_soa(plan)
         for index, batch in enumerate(batches):
@@ -209,10 +221,26 @@ class Rfc2136Backend:
             self.transport.send_update(message)
             self.records_sent += count_records([batch])
             self._sent.update((op.name, op.rdtype) for op in batch)
-            if not is_last:
+            if is_last:
+                continue
+            if predict:
+                expected_soa = self._soa_after(batch, expected_soa)
+            else:
                 # NOTE: an edit by someone else between this UPDATE and the SOA query below is
-                # not detected; the window is one round trip.
+                # not detected; the window is one round trip, after a re-plan only.
                 expected_soa = self.transport.query_soa()
+
+    def _soa_after(self, batch: Sequence[Operation], before: SOA) -> SOA:
+        """Return the SOA the server serves after ``batch`` under an increment serial policy."""
+        incremented = cast(SOA, before.replace(serial=(before.serial + 1) % 2**32))
+        for operation in batch:
+            if operation.rdtype != RdataType.SOA or operation.kind != "add":
+                continue
+            sent = cast(SOA, operation.rdatas[0])
+            if self.server_owns_serial:
+                return cast(SOA, sent.replace(serial=incremented.serial))
+            return sent
+        return incremented
 
     def _batches(
         self, plan: ZonePlan, changes: Sequence[ChangeOperations]
