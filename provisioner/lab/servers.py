@@ -153,8 +153,16 @@ class NsdServer:
             )
         log.info("started NSD %s on %s", self.name, ", ".join(self.addresses))
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> None:
         _stop_pid(self.pid_file, f"NSD {self.name}")
+        # NSD's server processes outlive the main one briefly; a successor needs the port.
+        zone = next(iter(self.zones))
+        for address in self.addresses:
+            wait_until(
+                lambda address=address: not _dns_answers(self.namespace, address, zone, "SOA"),
+                timeout,
+                f"NSD {self.name} to stop answering on {address}",
+            )
 
     def reload(self) -> None:
         self.namespace.run(self.reload_command())
@@ -384,21 +392,24 @@ class PostfixInstance:
         self.namespace.add_address(self.address)
         self.postfix("start")
         wait_until(
-            lambda: (
-                self.namespace.run(
-                    ["bash", "-c", f"exec 3<>/dev/tcp/{self.address}/25"], check=False
-                ).returncode
-                == 0
-            ),
+            self.listening,
             timeout,
             f"Postfix {self.hostname} to listen on {self.address}:25",
         )
         log.info("started Postfix %s on %s", self.hostname, self.address)
 
-    def stop(self) -> None:
+    def listening(self) -> bool:
+        probe = ["bash", "-c", f"exec 3<>/dev/tcp/{self.address}/25"]
+        return self.namespace.run(probe, check=False).returncode == 0
+
+    def stop(self, timeout: float = 15) -> None:
         if (self.queue_dir / "pid" / "master.pid").exists():
             self.postfix("stop", check=False)
             _stop_pid(self.queue_dir / "pid" / "master.pid", f"Postfix {self.hostname}")
+        # smtpd processes share the listening socket; a successor on this address needs it.
+        wait_until(
+            lambda: not self.listening(), timeout, f"port 25 of {self.address} to be released"
+        )
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Submit ``message`` through this instance's sendmail(1)."""

@@ -16,6 +16,7 @@ import pytest
 from provisioner.lab import scenarios
 from provisioner.lab.lab import Lab
 from provisioner.lab.rollover import mx_rollover
+from provisioner.lab.servers import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.servers, pytest.mark.slow]
 
@@ -73,6 +74,7 @@ def test_down_kills_and_deletes(tmp_path: Path, lab: Lab) -> None:
     other = Lab(lab.workdir / "short-lived")
     other.namespace.create("127.0.0.53")
     sleeper = other.namespace.popen(["sleep", "300"], tmp_path / "sleep.log")
+    wait_until(other.namespace.pids, 10, "the sleeper to enter the namespace")
 
     other.down()
 
