@@ -89,7 +89,7 @@ def test_bind_rejects_provisioner_signing() -> None:
 
 def test_server_signing_rejects_dnskey_in_spec() -> None:
     plan = ZonePlan(ZONE, "rfc2136", 1, 2, [])
-    with pytest.raises(BackendError, match="the server signs"):
+    with pytest.raises(BackendError, match="provisioner does not sign it"):
         backend("server").check_plan(plan, zone(SOA_SPEC, NS, DNSKEY))
 
 

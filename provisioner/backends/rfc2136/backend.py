@@ -147,8 +147,9 @@ class Rfc2136Backend:
         for key in desired.rrsets:
             if key[1] in SERVER_DNSSEC_TYPES:
                 raise BackendError(
-                    f"zone {self.origin}: {describe_key(key)} is in the desired zone, but the "
-                    f"server signs (signer {self.signer}) and makes its own DNSSEC records",
+                    f"zone {self.origin}: {describe_key(key)} is in the desired zone, but "
+                    f"provisioner does not sign it (signer {self.signer}), and DNSSEC records "
+                    "on an UPDATE target are the server's own",
                     hint="use signer: provisioner, or remove the record from the spec",
                 )
 
