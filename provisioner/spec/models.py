@@ -579,7 +579,10 @@ def expand_smimea_delegations(spec: Spec) -> None:
                 for address in nameserver.addresses:
                     rdtype = "AAAA" if ":" in address else "A"
                     glue = RecordSpec(
-                        name=host.relativize(origin).to_text(), type=rdtype, ttl=ttl, value=address
+                        name=host.relativize(origin).to_text(),
+                        type=rdtype,
+                        ttl=ttl,
+                        value=[address],
                     )
                     _add_record(zone, glue)
             if child_name in declared:
