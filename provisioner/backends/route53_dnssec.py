@@ -192,6 +192,13 @@ class Route53Signer:
         self._collect_warnings(state, report)
         if report.serve_signature == "SIGNING" and in_sync:
             report.ds = self._ds_rrset(state)
+            if changes and report.ds is not None:
+                records = "; ".join(rdata.to_text() for rdata in report.ds)
+                report.warnings.append(
+                    f"zone {zone}: Route 53 now signs the zone; the parent needs the DS RRset "
+                    f"{records} (published there when the spec holds the parent, else hand it "
+                    "to the parent's operator: provisioner ds SPEC ZONE prints it)"
+                )
         elif dry_run and report.actions:
             report.warnings.append(
                 f"zone {zone}: Route 53 will sign the zone after apply; the parent's DS RRset "

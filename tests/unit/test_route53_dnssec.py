@@ -289,6 +289,7 @@ def test_dnssec_flow_publishes_ds_in_parent(aws: Aws, tmp_path: Path) -> None:
     assert ds.ttl == 86400
     assert parent.get("sub.example.com.", "RRSIG", dns.rdatatype.DS) is not None
     assert not [warning for warning in result.warnings if "ACTION_NEEDED" in warning]
+    assert any("Route 53 now signs the zone" in warning for warning in result.warnings)
 
 
 def test_second_apply_changes_nothing(aws: Aws, tmp_path: Path) -> None:
