@@ -46,10 +46,10 @@ class HeldCertificate:
 
 
 class CertificateManager:
-    """Issues, renews and loads certificates; with ``dry_run`` it writes nothing.
+    """Issues, renews and loads certificates. With ``dry_run`` it writes nothing.
 
     In a dry run (plan), a missing key or certificate is made in memory only, so the plan can
-    show that DANE records will be created; their values are fixed at apply.
+    show that DANE records will be created. Their values are fixed at apply.
     """
 
     def __init__(self, spec: Spec, store: LocalStore, clock: Clock, *, dry_run: bool) -> None:

@@ -36,7 +36,7 @@ class PublishedCertificate:
 
 @dataclass
 class BuildInputs:
-    """What the zone builder needs besides the spec.
+    """Inputs of the zone builder besides the spec.
 
     ``servers`` and ``users`` map an MX host name (absolute, text) or a mail address to the
     certificates whose records are published now: one normally, two during a rollover
@@ -191,8 +191,8 @@ def _dane_target(
 ) -> x509.Certificate:
     """Return the certificate a record of these parameters refers to.
 
-    Usages 1 and 3 refer to the end-entity certificate; usages 0 and 2 to the issuing CA,
-    which the server must send in its chain (DANE-TA without the CA in the chain fails).
+    Usages 1 and 3 refer to the end-entity certificate, usages 0 and 2 to the issuing CA.
+    The server must send that CA in its chain, because a DANE-TA client finds it only there.
     """
     if parameters.usage in (1, 3):
         return published.certificate
