@@ -131,6 +131,18 @@ class Publication:
     at: dt.datetime
     serial: int
     zone_data: ZoneData
+    text: str = ""
+
+
+_PARSED: dict[tuple[str, str], ZoneData] = {}
+
+
+def parse_zone(text: str, zone: str) -> ZoneData:
+    """Parse a zone text once per process; the history repeats the same texts often."""
+    key = (zone, text)
+    if key not in _PARSED:
+        _PARSED[key] = ZoneData.from_text(text, zone)
+    return _PARSED[key]
 
 
 @dataclass
@@ -162,7 +174,8 @@ class World:
                         entry["zone"],
                         dt.datetime.fromisoformat(entry["at"]),
                         entry["serial"],
-                        ZoneData.from_text(entry["text"], entry["zone"]),
+                        parse_zone(entry["text"], entry["zone"]),
+                        entry["text"],
                     )
                 )
         self.mta = []
@@ -189,11 +202,11 @@ class World:
             text = store.last_signed_zone(zone)
             if text is None:
                 continue
-            data = ZoneData.from_text(text, zone)
-            if zone in latest and latest[zone].zone_data.to_text() == data.to_text():
+            if zone in latest and latest[zone].text == text:
                 continue
+            data = parse_zone(text, zone)
             serial = data.soa[0].serial
-            publication = Publication(zone, self.clock.now(), serial, data)
+            publication = Publication(zone, self.clock.now(), serial, data, text)
             self.publications.append(publication)
             lines.append(
                 json.dumps(
