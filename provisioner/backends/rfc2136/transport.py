@@ -95,8 +95,9 @@ class Transport:
                 endpoint.server,
                 endpoint.zone,
                 port=endpoint.port,
+                # Per-message timeout only: a zone of a million RRs takes minutes to transfer.
                 timeout=endpoint.timeout,
-                lifetime=endpoint.timeout * 6,
+                lifetime=None,
                 keyring=key.keyring() if key else None,
                 keyname=key.name if key else None,
                 keyalgorithm=key.key().algorithm if key else dns.tsig.default_algorithm,
