@@ -88,14 +88,14 @@ class Transport:
         key = endpoint.transfer_key
 
         def attempt() -> ZoneData:
-            # The message generator skips the dns.zone transaction that inbound_xfr fills,
-            # which halves the time to read a zone of 20,000 SMIMEA RRsets.
+            # The message generator skips the dns.zone transaction that inbound_xfr fills;
+            # that took the read of 5,000 SMIMEA RRsets from 2.7 s to 1.5 s in one measurement.
             zone = ZoneData(endpoint.zone)
             messages = dns.query.xfr(
                 endpoint.server,
                 endpoint.zone,
                 port=endpoint.port,
-                # Per-message timeout only: a zone of a million RRs takes minutes to transfer.
+                # A timeout per message only, because a large zone can take minutes in total.
                 timeout=endpoint.timeout,
                 lifetime=None,
                 keyring=key.keyring() if key else None,
