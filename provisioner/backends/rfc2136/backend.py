@@ -1,17 +1,17 @@
 """Rfc2136Backend: edit a zone on a primary server by AXFR and RFC 2136 UPDATE with TSIG.
 
-The SOA serial. When the server signs (signer ``server``) or the zone is unsigned (``none``), the
-server owns the serial: every UPDATE makes it increment the serial itself (BIND's
-serial-update-method, Knot's serial-policy), so provisioner compares SOA RRsets without the
-serial and sends an SOA only when another SOA field changed, with the served serial plus one.
+The SOA serial. When the server signs (signer ``server``) or the zone is unsigned (``none``),
+the server owns the serial: every UPDATE makes it increment the serial itself (BIND's
+serial-update-method, Knot's serial-policy). So provisioner compares SOA RRsets without the
+serial, and sends an SOA only when another SOA field changed, with the served serial plus one.
 When provisioner signs, the RRSIG over the SOA covers the serial, so provisioner sets it: the
 last UPDATE message carries the signed SOA and its RRSIG, and the serial that provisioner
 signs must exceed what the server reaches by incrementing once per earlier message
 (``minimum_serial``).
 
 Every message carries the prerequisite "apex SOA RRset exists with this value" (RFC 2136,
-section 2.4.2), so an edit that someone else makes between the AXFR and the UPDATE makes the
-server reject the message with NXRRSET instead of silently mixing both edits.
+section 2.4.2). An edit that someone else makes between the AXFR and the UPDATE therefore makes
+the server reject the message with NXRRSET, instead of silently mixing both edits.
 """
 
 from __future__ import annotations
