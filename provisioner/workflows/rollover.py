@@ -178,8 +178,8 @@ STUCK_AFTER = dt.timedelta(hours=1)
 class RolloverEngine:
     """Start, advance, abort and report rollovers of one spec and store.
 
-    ``on_persist`` is called after every write of a rollover's state (tests use it to kill the
-    process between persisted steps).
+    ``on_persist`` is called after every committed write of a rollover's state (tests use it
+    to kill the process between persisted steps).
     """
 
     def __init__(
@@ -218,7 +218,9 @@ class RolloverEngine:
             hint="list them with 'provisioner rollover status SPEC'",
         )
 
-    def _persist(self, record: dict[str, Any], event: str | None = None) -> None:
+    def _persist(
+        self, record: dict[str, Any], event: str | None = None, *, notify: bool = True
+    ) -> None:
         data = record["data"]
         now = self.clock.now()
         if event is not None:
@@ -229,6 +231,10 @@ class RolloverEngine:
         self.store.save_rollover(
             record["id"], record["kind"], record["subject"], record["state"], now, data
         )
+        if notify:
+            self._notify(record)
+
+    def _notify(self, record: dict[str, Any]) -> None:
         if self.on_persist is not None:
             self.on_persist(record["id"], record["state"])
 
@@ -523,7 +529,8 @@ class RolloverEngine:
         """Write the step's flags or statuses and the phase "acting" in one transaction."""
         with self.store.transaction():
             self._set_flags(record, step)
-            self._persist(record, "started")
+            self._persist(record, "started", notify=False)
+        self._notify(record)
         log.info("rollover %s: %s", record["id"], step.description)
 
     def _set_flags(self, record: dict[str, Any], step: Step) -> None:
@@ -676,7 +683,8 @@ class RolloverEngine:
                 for cert_id in data["new"]:
                     self.store.set_certificate_status(cert_id, "retired")
             data["status"] = "aborted"
-            self._persist(record, "aborted")
+            self._persist(record, "aborted", notify=False)
+        self._notify(record)
         self.publisher(self.spec, self.store, self.clock)
         return (
             f"rollover {rollover_id} aborted: the new "
