@@ -15,8 +15,8 @@ import typer
 from provisioner.cli import context, output
 
 lab_app = typer.Typer(
-    help="Run the end-to-end lab: signed zones, NSD, Unbound and two Postfix MTAs with DANE "
-    "and SMIMEA, inside a network namespace (needs root).",
+    help="Run the end-to-end lab: signed zones served by BIND, Knot and NSD, Unbound, and two "
+    "Postfix MTAs with DANE and SMIMEA, inside a network namespace (needs root).",
     no_args_is_help=True,
 )
 
@@ -28,6 +28,32 @@ SpecOption = Annotated[
     Path | None,
     typer.Option("--spec", help="The lab spec (default: examples/nccoe/lab.yaml)."),
 ]
+DnsServerOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dns-server",
+        metavar="ZONE=KIND",
+        help="Serve ZONE with KIND: nsd, knot or bind (repeatable; default: the root with "
+        "BIND, example.com with Knot, example.net with NSD).",
+    ),
+]
+
+
+def _dns_servers(values: list[str] | None) -> dict[str, str] | None:
+    """Parse --dns-server ZONE=KIND options over the lab's default assignment."""
+    if not values:
+        return None
+    from provisioner.lab.lab import DEFAULT_DNS_SERVERS
+
+    chosen = dict(DEFAULT_DNS_SERVERS)
+    for value in values:
+        zone, separator, kind = value.partition("=")
+        if not separator or not zone or not kind:
+            raise typer.BadParameter(f"invalid --dns-server {value!r}: expected ZONE=KIND")
+        chosen[zone] = kind
+    return chosen
+
+
 # Under /tmp because every parent folder must be enterable by the postfix user.
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "provisioner-lab"
 
@@ -43,11 +69,15 @@ def _stop_on_signals() -> None:
 
 
 @lab_app.command("up")
-def up(workdir: WorkdirOption = DEFAULT_WORKDIR, spec: SpecOption = None) -> None:
+def up(
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    spec: SpecOption = None,
+    dns_server: DnsServerOption = None,
+) -> None:
     """Apply the lab spec and start every server; they keep running until `lab down`."""
     from provisioner.lab.lab import Lab
 
-    lab = Lab(workdir, spec)
+    lab = context.guarded(lambda: Lab(workdir, spec, _dns_servers(dns_server)))
 
     def run() -> None:
         try:
@@ -85,6 +115,7 @@ def test(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the outcomes as JSON.")
     ] = False,
+    dns_server: DnsServerOption = None,
 ) -> None:
     """Bring the lab up, run the scenarios, and tear it down, even on failure.
 
@@ -93,7 +124,7 @@ def test(
     from provisioner.lab.lab import Lab
     from provisioner.lab.scenarios import run_scenarios
 
-    lab = Lab(workdir, spec)
+    lab = context.guarded(lambda: Lab(workdir, spec, _dns_servers(dns_server)))
     if not keep:
         atexit.register(lab.down)
     _stop_on_signals()

@@ -1,9 +1,9 @@
 """Bring the lab up and down: zones applied by provisioner, served and resolved by real servers.
 
 The lab spec (examples/nccoe/lab.yaml) is copied into a work folder with every zone's publish
-path and reload command pointing at the lab's own NSD servers. `provisioner apply` then issues
-the certificates, signs the zones and writes them. The lab root's DS from the state store
-becomes Unbound's trust anchor, and two Postfix instances (organisation A and B) send and
+path and reload command pointing at the lab's own authoritative servers. `provisioner apply`
+then issues the certificates, signs the zones and writes them. The lab root's DS from the state
+store becomes Unbound's trust anchor, and two Postfix instances (organisation A and B) send and
 receive mail with DANE through that resolver. Everything runs inside one network namespace, which
 `down` deletes with every process in it.
 """
@@ -23,7 +23,12 @@ import dns.name
 from ruamel.yaml import YAML
 
 from provisioner.lab.netns import LabError, Namespace, run
-from provisioner.lab.servers import NsdServer, PostfixInstance, UnboundResolver, wait_until
+from provisioner.lab.servers import (
+    AuthoritativeServer,
+    PostfixInstance,
+    UnboundResolver,
+    wait_until,
+)
 from provisioner.spec.loader import load_spec
 from provisioner.spec.models import NameServer, Spec
 
@@ -32,6 +37,9 @@ log = logging.getLogger(__name__)
 RESOLVER_ADDRESS = "127.0.0.53"
 STATE_FILE = "lab.json"
 DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "examples" / "nccoe" / "lab.yaml"
+# Which authoritative server serves which zone; zones not named here get NSD. Three kinds show
+# that provisioner's signed zone files need no server-specific treatment.
+DEFAULT_DNS_SERVERS = {".": "bind", "example.com.": "knot", "example.net.": "nsd"}
 
 
 def namespace_name(workdir: Path) -> str:
@@ -47,7 +55,7 @@ def provisioner_command(*arguments: str) -> list[str]:
 def _check_traversable(folder: Path) -> None:
     """Raise LabError unless unprivileged daemons can reach ``folder``.
 
-    Postfix's daemons run as the postfix user and NSD's as root; a parent folder of mode 0700
+    Postfix's daemons run as the postfix user, so a parent folder of mode 0700
     (such as pytest's /tmp/pytest-of-root) makes Postfix fail to start without a message.
     """
     for parent in [folder, *folder.parents]:
@@ -72,12 +80,21 @@ class Organisation:
 class Lab:
     """The running lab in ``workdir``; ``up`` starts it, ``down`` removes all of it."""
 
-    def __init__(self, workdir: Path, spec_source: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        spec_source: Path | None = None,
+        dns_servers: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir.resolve()
         self.spec_source = (spec_source or DEFAULT_SPEC).resolve()
         self.spec_path = self.workdir / "lab.yaml"
         self.namespace = Namespace(namespace_name(self.workdir))
-        self.nsd: dict[str, NsdServer] = {}
+        self.dns_servers = {
+            dns.name.from_text(zone).to_text(): kind
+            for zone, kind in (dns_servers or DEFAULT_DNS_SERVERS).items()
+        }
+        self.authoritative: dict[str, AuthoritativeServer] = {}
         self.resolver: UnboundResolver | None = None
         self.organisations: list[Organisation] = []
         self._spec: Spec | None = None
@@ -96,10 +113,13 @@ class Lab:
         return self.workdir / "zones" / f"{label}.zone"
 
     def _server_root(self, zone: str) -> Path:
-        return self.workdir / "nsd" / (zone.rstrip(".") or "root")
+        return self.workdir / "dns" / (zone.rstrip(".") or "root")
+
+    def server_kind(self, zone: str) -> str:
+        return self.dns_servers.get(zone, "nsd")
 
     def write_spec(self) -> None:
-        """Copy the lab spec into the work folder, publishing each zone to the lab's NSD."""
+        """Copy the lab spec into the work folder, publishing each zone to the lab's servers."""
         yaml = YAML()
         yaml.preserve_quotes = True
         document = yaml.load(self.spec_source.read_text())
@@ -107,11 +127,11 @@ class Lab:
         document["output"] = str(self.workdir / "out")
         for zone in document["zones"]:
             name = dns.name.from_text(str(zone["name"])).to_text()
-            pid_file = self._server_root(name) / "nsd.pid"
+            pid_file = self._server_root(name) / f"{self.server_kind(name)}.pid"
             zone["publish"] = {
                 "backend": "zonefile",
                 "path": str(self.zone_file(name)),
-                # A running NSD rereads changed zone files on SIGHUP; before it runs, nothing.
+                # A running server rereads changed zone files on SIGHUP; before it runs, nothing.
                 "reload": ["sh", "-c", f'[ ! -s {pid_file} ] || kill -HUP "$(cat {pid_file})"'],
             }
         (self.workdir / "zones").mkdir(parents=True, exist_ok=True)
@@ -144,14 +164,15 @@ class Lab:
                     f"zone {zone.name} has no name server address in the lab spec",
                     hint="give nameservers as {name, addresses: [127.x.y.z]}",
                 )
-            self.nsd[zone.name] = NsdServer(
+            self.authoritative[zone.name] = AuthoritativeServer(
                 self.namespace,
                 self._server_root(zone.name),
                 zone.name,
                 addresses,
                 {zone.name: self.zone_file(zone.name)},
+                kind=self.server_kind(zone.name),
             )
-        root_zone = self.nsd.get(".")
+        root_zone = self.authoritative.get(".")
         if root_zone is None:
             raise LabError("the lab spec has no root zone '.'", hint="see examples/nccoe/lab.yaml")
 
@@ -196,19 +217,19 @@ class Lab:
         anchor = self.root_trust_anchor()
         root_servers = "".join(
             f"{self.spec.zone('.').nameserver_names()[0]} 60 IN A {address}\n"
-            for address in self.nsd["."].addresses
+            for address in self.authoritative["."].addresses
         )
         self.anchor_file.write_text(anchor + root_servers)
 
         self.namespace.create(RESOLVER_ADDRESS)
         self._save_state()
-        for server in self.nsd.values():
+        for server in self.authoritative.values():
             server.start()
         self.resolver = UnboundResolver(
             self.namespace,
             self.workdir / "unbound",
             RESOLVER_ADDRESS,
-            self.nsd["."].addresses,
+            self.authoritative["."].addresses,
             anchor,
         )
         self.resolver.start()
@@ -274,7 +295,11 @@ class Lab:
         return report
 
     def _save_state(self) -> None:
-        state = {"namespace": self.namespace.name, "spec": str(self.spec_path)}
+        state = {
+            "namespace": self.namespace.name,
+            "spec": str(self.spec_path),
+            "dns_servers": self.dns_servers,
+        }
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
     def down(self) -> None:
@@ -298,6 +323,7 @@ class Lab:
         if state_file.exists():
             state = json.loads(state_file.read_text())
             lab.namespace = Namespace(state["namespace"])
+            lab.dns_servers = state.get("dns_servers", lab.dns_servers)
         if lab.spec_path.exists():
             try:
                 lab._build()

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.lab.lab import Lab, provisioner_command
 from provisioner.lab.netns import LabError, run
-from provisioner.lab.servers import NsdServer, PostfixInstance, wait_until
+from provisioner.lab.servers import AuthoritativeServer, PostfixInstance, wait_until
 from provisioner.store.atomic import write_private
 
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def forged_dns(lab: Lab) -> Outcome:
     org_b = lab.organisation("example.net")
     a = lab.organisation("example.com").postfix
     assert lab.resolver is not None
-    real = lab.nsd["example.net."]
+    real = lab.authoritative["example.net."]
     fake = impostor(lab, IMPOSTOR_ADDRESS)
     fake_certificate = x509.load_pem_x509_certificate(fake.chain_file.read_bytes())
     spki = fake_certificate.public_key().public_bytes(
@@ -346,7 +346,7 @@ def forged_dns(lab: Lab) -> Outcome:
             hashlib.sha256(spki).hexdigest(),
         )
     )
-    rogue = NsdServer(
+    rogue = AuthoritativeServer(
         lab.namespace,
         lab.workdir / "rogue",
         "rogue example.net.",

@@ -1,4 +1,4 @@
-"""The lab's daemons: NSD authoritative servers, the Unbound resolver and Postfix instances.
+"""The lab's daemons: authoritative servers, the Unbound resolver and Postfix instances.
 
 Configuration comes from the templates under templates/ (the ones the Ansible roles install),
 rendered with absolute paths inside the lab's work folder, so the lab runs the same
@@ -93,75 +93,131 @@ def _dns_answers(namespace: Namespace, server: str, name: str, rdtype: str) -> b
     return result.returncode == 0 and "status: NOERROR" in result.stdout
 
 
+# Authoritative servers the lab can run, each serving provisioner's signed zone files as they
+# are: the program, its configuration template and how it checks that configuration.
+SERVER_KINDS = ("nsd", "knot", "bind")
+
+
 @dataclass
-class NsdServer:
-    """One NSD process serving signed zone files on the given addresses."""
+class AuthoritativeServer:
+    """One NSD, Knot or BIND process serving signed zone files on the given addresses.
+
+    Each kind rereads changed zone files on SIGHUP (NSD compares modification times, Knot and
+    BIND reload their configuration and modified zones), which is the lab's reload command.
+    """
 
     namespace: Namespace
     root: Path
     name: str
     addresses: list[str]
     zones: dict[str, Path]
+    kind: str = "nsd"
     port: int = 53
+
+    def __post_init__(self) -> None:
+        if self.kind not in SERVER_KINDS:
+            raise LabError(
+                f"unknown authoritative server {self.kind!r}",
+                hint=f"choose one of: {', '.join(SERVER_KINDS)}",
+            )
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.upper() if self.kind != 'knot' else 'Knot'} {self.name}"
 
     @property
     def config_file(self) -> Path:
-        return self.root / "nsd.conf"
+        return self.root / {"nsd": "nsd.conf", "knot": "knot.conf", "bind": "named.conf"}[self.kind]
 
     @property
     def pid_file(self) -> Path:
-        return self.root / "nsd.pid"
+        return self.root / f"{self.kind}.pid"
 
     @property
     def log_file(self) -> Path:
-        return self.root / "nsd.log"
+        return self.root / f"{self.kind}.log"
 
     def reload_command(self) -> list[str]:
-        """Return the command that makes NSD reread changed zone files (SIGHUP)."""
+        """Return the command that makes the server reread changed zone files (SIGHUP)."""
         return ["sh", "-c", f'kill -HUP "$(cat {self.pid_file})"']
 
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        text = render_template(
-            "nsd/nsd.conf.j2",
-            {
-                "provisioner_root": "",
-                "dns_listen_addresses": self.addresses,
-                "dns_port": self.port,
-                "dns_working_dir": str(self.root),
-                "dns_pid_file": str(self.pid_file),
-                "dns_zones": [{"name": n, "file": str(p)} for n, p in self.zones.items()],
-                "dns_tsig_key_files": [],
-                "nsd_extra_config": "",
-            },
-        )
-        text = text.replace(
-            "    hide-version: yes\n", f'    hide-version: yes\n    logfile: "{self.log_file}"\n'
-        )
+        variables: dict[str, object] = {
+            "provisioner_root": "",
+            "dns_listen_addresses": self.addresses,
+            "dns_port": self.port,
+            "dns_working_dir": str(self.root),
+            "dns_key_dir": str(self.root / "keys"),
+            "dns_pid_file": str(self.pid_file),
+            "dns_zones": [{"name": n, "file": str(p)} for n, p in self.zones.items()],
+            "dns_tsig_key_files": [],
+        }
+        if self.kind == "nsd":
+            variables["nsd_extra_config"] = ""
+            text = render_template("nsd/nsd.conf.j2", variables)
+            text = text.replace(
+                "    hide-version: yes\n",
+                f'    hide-version: yes\n    logfile: "{self.log_file}"\n',
+            )
+        elif self.kind == "knot":
+            (self.root / "keys").mkdir(exist_ok=True)
+            variables.update(
+                knot_user="",
+                knot_control_socket=str(self.root / "knot.sock"),
+                knot_log_target=str(self.log_file),
+                knot_extra_config="",
+            )
+            text = render_template("knot/knot.conf.j2", variables)
+        else:
+            (self.root / "keys").mkdir(exist_ok=True)
+            variables.update(
+                bind_rndc_key_file="",
+                bind_control_address="",
+                bind_extra_config=(
+                    "logging {\n"
+                    f'    channel lab {{ file "{self.log_file}"; severity info; }};\n'
+                    "    category default { lab; };\n};"
+                ),
+            )
+            text = render_template("bind/named.conf.j2", variables)
         self.config_file.write_text(text)
+
+    def _commands(self) -> tuple[list[str], list[str]]:
+        """Return the configuration check and the start command of this kind."""
+        config = str(self.config_file)
+        if self.kind == "nsd":
+            return ["nsd-checkconf", config], ["nsd", "-c", config]
+        if self.kind == "knot":
+            return ["knotc", "-c", config, "conf-check"], ["knotd", "-c", config, "-d"]
+        return ["named-checkconf", config], ["named", "-c", config]
 
     def start(self, timeout: float = 20) -> None:
         self.write_config()
-        self.namespace.run(["nsd-checkconf", str(self.config_file)])
-        self.namespace.run(["nsd", "-c", str(self.config_file)])
+        # BIND answers only on addresses that an interface carries.
+        for address in self.addresses:
+            self.namespace.add_address(address)
+        check, start = self._commands()
+        self.namespace.run(check)
+        self.namespace.run(start)
         zone = next(iter(self.zones))
         for address in self.addresses:
             wait_until(
                 lambda address=address: _dns_answers(self.namespace, address, zone, "SOA"),
                 timeout,
-                f"NSD {self.name} to answer for {zone} on {address}",
+                f"{self.label} to answer for {zone} on {address}",
             )
-        log.info("started NSD %s on %s", self.name, ", ".join(self.addresses))
+        log.info("started %s on %s", self.label, ", ".join(self.addresses))
 
     def stop(self, timeout: float = 15) -> None:
-        _stop_pid(self.pid_file, f"NSD {self.name}")
-        # NSD's server processes outlive the main one briefly; a successor needs the port.
+        _stop_pid(self.pid_file, self.label)
+        # Worker processes can outlive the main one briefly; a successor needs the port.
         zone = next(iter(self.zones))
         for address in self.addresses:
             wait_until(
                 lambda address=address: not _dns_answers(self.namespace, address, zone, "SOA"),
                 timeout,
-                f"NSD {self.name} to stop answering on {address}",
+                f"{self.label} to stop answering on {address}",
             )
 
     def reload(self) -> None:

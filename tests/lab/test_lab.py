@@ -20,7 +20,17 @@ from provisioner.lab.servers import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.servers, pytest.mark.slow]
 
-BINARIES = ("ip", "nsd", "unbound", "unbound-control", "postfix", "dig", "openssl")
+BINARIES = (
+    "ip",
+    "named",
+    "knotd",
+    "nsd",
+    "unbound",
+    "unbound-control",
+    "postfix",
+    "dig",
+    "openssl",
+)
 
 
 @pytest.fixture(scope="module")
