@@ -3,7 +3,7 @@
 ``Observer`` is what the engine calls; ``LiveObserver`` queries the real servers:
 - every name server of a zone, queried directly (no recursion), serves the published SOA serial;
 - every name server of the parent serves the expected DS RRset, and its RRSIG validates against
-  the parent's DNSKEY RRset (fetched from the same server);
+  the parent's self-signed DNSKEY RRset (fetched from the same server);
 - the MTA presents the expected certificate on every address and port (STARTTLS probe).
 """
 
@@ -195,8 +195,21 @@ class LiveObserver:
         dnskey = keys.get_rrset(keys.answer, parent_name, 1, dns.rdatatype.DNSKEY)
         if dnskey is None:
             return f"{server} serves no DNSKEY RRset for {parent}"
+        keys_rrsig = keys.get_rrset(
+            keys.answer, parent_name, 1, dns.rdatatype.RRSIG, dns.rdatatype.DNSKEY
+        )
+        now = self.clock.now().timestamp()
+        keyring = {parent_name: dnskey}
         try:
-            dns.dnssec.validate(ds, rrsig, {parent_name: dnskey}, now=self.clock.now().timestamp())
+            # The parent's DNSKEY RRset must be signed by one of its own keys; chaining it to
+            # a trust anchor is the job of 'provisioner check'.
+            if keys_rrsig is None:
+                return f"{server} serves the DNSKEY RRset of {parent} without an RRSIG"
+            dns.dnssec.validate(dnskey, keys_rrsig, keyring, now=now)
+        except dns.dnssec.ValidationFailure as error:
+            return f"the DNSKEY RRset of {parent} from {server} does not validate: {error}"
+        try:
+            dns.dnssec.validate(ds, rrsig, keyring, now=now)
         except dns.dnssec.ValidationFailure as error:
             return f"the DS RRset from {server} does not validate: {error}"
         return ""
