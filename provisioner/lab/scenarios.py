@@ -381,17 +381,13 @@ def forged_dns(lab: Lab) -> Outcome:
 # --- scenario 2: S/MIME with SMIMEA -----------------------------------------------------------
 
 
-def _smime_verify(lab: Lab, message: Path) -> dict[str, object]:
-    result = lab.run_in_namespace(
-        "smime",
-        "verify",
-        str(message),
-        "--json",
-        "--resolver",
-        "127.0.0.53",
-        "--trust-anchor",
-        str(lab.anchor_file),
-    )
+def _smime_verify(lab: Lab, message: Path, *, own_validation: bool = True) -> dict[str, object]:
+    """Run `provisioner smime verify` at B: validating from the root's trust anchor itself, or
+    (``own_validation`` false) trusting Unbound's AD bit."""
+    arguments = ["smime", "verify", str(message), "--json", "--resolver", "127.0.0.53"]
+    if own_validation:
+        arguments += ["--trust-anchor", str(lab.anchor_file)]
+    result = lab.run_in_namespace(*arguments)
     try:
         verdict: dict[str, object] = json.loads(result.stdout)
     except json.JSONDecodeError as error:
@@ -478,6 +474,10 @@ def smime_signed_mail(lab: Lab) -> Outcome:
         verdict.get("ok") is True and verdict["exit_status"] == 0,
         f"provisioner smime verify: {verdict.get('reason')}",
     )
+    verdict = _smime_verify(lab, received, own_validation=False)
+    outcome.expect(
+        verdict.get("ok") is True, f"with Unbound's AD bit instead: {verdict.get('reason')}"
+    )
     status, said = _openssl_verify(received, ca_file)
     outcome.expect(status == 0, f"openssl smime -verify agrees (exit {status}): {said}")
 
@@ -500,12 +500,92 @@ def smime_signed_mail(lab: Lab) -> Outcome:
     return outcome.finish()
 
 
+def forge_smimea(signed_text: str, owner: str, certificate: x509.Certificate) -> str:
+    """Return ``signed_text`` with the SMIMEA 3 0 0 record at ``owner`` replaced by one for
+    ``certificate``, keeping the old RRSIG."""
+    data = certificate.public_bytes(serialization.Encoding.DER).hex()
+    pattern = rf"^({re.escape(owner)}\s+\d+\s+IN\s+SMIMEA\s+3 0 0\s+).*$"
+    forged, count = re.subn(pattern, rf"\g<1>{data}", signed_text, flags=re.MULTILINE)
+    if count == 0:
+        raise LabError(f"no SMIMEA 3 0 0 record at {owner} in the zone to forge")
+    return forged
+
+
+def forged_smimea(lab: Lab) -> Outcome:
+    """Show that a forged SMIMEA record, served without a valid signature, is rejected.
+
+    A rogue server answers for example.com with alice's SMIMEA record replaced by one for a
+    certificate the attacker holds; a message signed with that certificate must not verify.
+    """
+    from provisioner.dane.smimea import smimea_owner
+
+    outcome = Outcome("smime-forged-smimea")
+    assert lab.resolver is not None
+    key, chain = issue_unpublished_certificate(lab)
+    certificate = x509.load_pem_x509_certificate(chain.read_bytes())
+    token = new_token()
+    source = lab.workdir / "smime" / f"{token}.txt"
+    signed = lab.workdir / "smime" / f"{token}.eml"
+    source.write_bytes(plain_message(token))
+    run(
+        provisioner_command(
+            "smime",
+            "sign",
+            "--key",
+            str(key),
+            "--cert",
+            str(chain),
+            "--in",
+            str(source),
+            "--out",
+            str(signed),
+        )
+    )
+
+    real = lab.authoritative["example.com."]
+    forged_file = lab.workdir / "rogue-smimea" / "example.com.zone"
+    forged_file.parent.mkdir(parents=True, exist_ok=True)
+    forged_file.write_text(
+        forge_smimea(
+            lab.zone_file("example.com.").read_text(), smimea_owner(SENDER).to_text(), certificate
+        )
+    )
+    rogue = AuthoritativeServer(
+        lab.namespace,
+        forged_file.parent,
+        "rogue example.com.",
+        real.addresses,
+        {"example.com.": forged_file},
+    )
+    real.stop()
+    rogue.start()
+    lab.resolver.flush()
+    try:
+        for own_validation in (True, False):
+            verdict = _smime_verify(lab, signed, own_validation=own_validation)
+            how = "validating itself" if own_validation else "trusting the AD bit"
+            outcome.expect(
+                verdict.get("ok") is False and verdict["exit_status"] == 1,
+                f"provisioner smime verify ({how}) rejects it: {verdict.get('reason')}",
+            )
+            outcome.expect(
+                "not DNSSEC-secure" in str(verdict.get("reason")),
+                f"the reason is the insecure SMIMEA answer: {verdict.get('reason')}",
+            )
+    finally:
+        rogue.stop()
+        real.start()
+        lab.resolver.flush()
+    return outcome.finish()
+
+
 SCENARIOS: dict[str, Callable[[Lab], Outcome]] = {
     "dane-delivery": dane_delivery,
     "impostor-mx": impostor_mx,
     "starttls-stripped": starttls_stripped,
     "forged-dns": forged_dns,
     "smime-smimea": smime_signed_mail,
+    "smime-forged-smimea": forged_smimea,
 }
 
 

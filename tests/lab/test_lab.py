@@ -76,6 +76,10 @@ def test_smime_verified_against_smimea(lab: Lab) -> None:
     assert_passed(scenarios.smime_signed_mail(lab))
 
 
+def test_forged_smimea_rejected(lab: Lab) -> None:
+    assert_passed(scenarios.forged_smimea(lab))
+
+
 def test_mx_rollover_defers_nothing(lab: Lab) -> None:
     assert_passed(mx_rollover(lab))
 
