@@ -125,16 +125,21 @@ def create_key(
 def ensure_zone_keys(
     store: LocalStore, zone_spec: ZoneSpec, clock: Clock, *, dry_run: bool = False
 ) -> list[ZoneKey]:
-    """Return the zone's keys, creating the first KSK and ZSK (or CSK) when it has none."""
+    """Return the zone's keys, creating the first KSK and ZSK (or CSK) when it has none.
+
+    Before the zone's first publication, a role without a key is filled in too: a run killed
+    between creating the KSK and the ZSK leaves only the KSK. After publication, keys change
+    only through rollovers.
+    """
     keys = load_zone_keys(store, zone_spec.name)
-    if keys:
+    if keys and store.zone_state(zone_spec.name) is not None:
         return keys
-    if zone_spec.dnssec.key_layout == "csk":
-        return [create_key(store, zone_spec, "csk", clock, state={}, dry_run=dry_run)]
-    return [
-        create_key(store, zone_spec, "ksk", clock, state={}, dry_run=dry_run),
-        create_key(store, zone_spec, "zsk", clock, state={}, dry_run=dry_run),
-    ]
+    roles = ["csk"] if zone_spec.dnssec.key_layout == "csk" else ["ksk", "zsk"]
+    present = {key.role for key in keys}
+    for role in roles:
+        if role not in present:
+            keys.append(create_key(store, zone_spec, role, clock, state={}, dry_run=dry_run))
+    return keys
 
 
 def check_keys_usable(zone: str, keys: list[ZoneKey]) -> None:
