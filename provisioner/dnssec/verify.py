@@ -132,6 +132,11 @@ def _check_signatures(
     problems = []
     valid: set[int] = set()
     for sig in sigs:
+        if not _signer_published(sig, keyring):
+            # A validator ignores an RRSIG whose key is not in the DNSKEY RRset (RFC 4035,
+            # section 5.3.1), and rollovers make such signatures on purpose: an algorithm
+            # rollover signs with the new algorithm before its DNSKEY is published.
+            continue
         try:
             dns.dnssec.validate_rrsig(rrset, sig, keyring, zone.origin, when)
         except dns.dnssec.ValidationFailure as error:
@@ -155,6 +160,17 @@ def _check_signatures(
             Problem(key, f"no valid signature of DNSKEY algorithm {algorithm} (RFC 4035, 2.2)")
         )
     return problems
+
+
+def _signer_published(sig: object, keyring: dict[dns.name.Name, dns.rrset.RRset]) -> bool:
+    dnskeys = keyring.get(sig.signer)  # type: ignore[attr-defined]
+    if dnskeys is None:
+        return False
+    return any(
+        dnskey.algorithm == sig.algorithm  # type: ignore[attr-defined]
+        and dns.dnssec.key_id(dnskey) == sig.key_tag  # type: ignore[attr-defined]
+        for dnskey in dnskeys
+    )
 
 
 def _expected_types(authority: _Authority, name: dns.name.Name, nsec3: bool) -> set[int]:
