@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import json
 import logging
 import os
 import pwd
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -93,8 +91,7 @@ def _dns_answers(namespace: Namespace, server: str, name: str, rdtype: str) -> b
     return result.returncode == 0 and "status: NOERROR" in result.stdout
 
 
-# Authoritative servers the lab can run, each serving provisioner's signed zone files as they
-# are: the program, its configuration template and how it checks that configuration.
+# Authoritative servers the lab can run; each serves provisioner's signed zone files as they are.
 SERVER_KINDS = ("nsd", "knot", "bind")
 
 
@@ -194,7 +191,7 @@ class AuthoritativeServer:
 
     def start(self, timeout: float = 20) -> None:
         self.write_config()
-        # BIND answers only on addresses that an interface carries.
+        # BIND listens only on addresses that an interface carries.
         for address in self.addresses:
             self.namespace.add_address(address)
         check, start = self._commands()
@@ -477,13 +474,6 @@ class PostfixInstance:
     def flush(self) -> None:
         self.namespace.run(["postqueue", "-c", str(self.config_dir), "-f"], check=False)
 
-    def queue(self) -> list[dict[str, object]]:
-        result = self.namespace.run(["postqueue", "-c", str(self.config_dir), "-j"], check=False)
-        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-    def delete_queue(self) -> None:
-        self.namespace.run(["postsuper", "-c", str(self.config_dir), "-d", "ALL"], check=False)
-
     def log_text(self) -> str:
         try:
             return self.log_file.read_text(errors="replace")
@@ -496,8 +486,3 @@ class PostfixInstance:
         if not folder.is_dir():
             return []
         return sorted(folder.iterdir(), key=lambda path: path.name)
-
-    def clear_mailboxes(self) -> None:
-        target = self.mail_dir / self.domain
-        if target.exists():
-            shutil.rmtree(target)
