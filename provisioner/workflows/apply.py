@@ -300,36 +300,12 @@ def _ds_from_route53(zone: PreparedZone, *, dry_run: bool) -> dns.rrset.RRset | 
 
 
 def _ds_from_server(zone: PreparedZone) -> dns.rrset.RRset | None:
-    """Return the DS RRset for a zone that its server signs, from what the server serves.
+    """Return the DS RRset for a zone that its server signs, from what the server serves."""
+    from provisioner.workflows.ds import ds_from_served
 
-    The server's CDS RRset (RFC 7344) is what it asks the parent to publish. A server that
-    publishes no CDS yet (BIND and Knot wait until the KSK's DNSKEY has propagated) gets DS
-    records of its DNSKEYs with the SEP flag, with the spec's digest types.
-    """
-    import dns.dnssec
-    import dns.rdatatype
-
-    served = zone.served
-    if served is None:
+    if zone.served is None:
         return None
-    origin = served.origin
-    ttl = zone.spec.dnssec.ds_ttl
-    result = dns.rrset.RRset(origin, dns.rdataclass.IN, dns.rdatatype.DS)
-    cds = served.get(origin, "CDS")
-    if cds is not None:
-        for rdata in cds:
-            if rdata.algorithm != 0:  # algorithm 0 is the "remove all DS" request
-                result.add(dns.rdata.from_text("IN", "DS", rdata.to_text()), ttl)
-    dnskeys = served.get(origin, "DNSKEY")
-    if not len(result) and dnskeys is not None:
-        for rdata in dnskeys:
-            if rdata.flags & 0x0001:
-                for digest in zone.spec.dnssec.ds_digests:
-                    result.add(dns.dnssec.make_ds(origin, rdata, digest), ttl)
-    if not len(result):
-        log.warning("zone %s: the server serves no CDS or DNSKEY yet, so no DS", zone.spec.name)
-        return None
-    return result
+    return ds_from_served(zone.served, zone.spec)
 
 
 def _digest(zone: ZoneData) -> str:

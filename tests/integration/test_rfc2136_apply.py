@@ -23,6 +23,7 @@ from provisioner.clock import SystemClock
 from provisioner.spec.loader import load_spec
 from provisioner.store.local import LocalStore
 from provisioner.workflows.apply import RunResult, apply, plan
+from provisioner.workflows.ds import ds_records
 from provisioner.zone.model import ZoneData, describe_key
 from tests.integration.dnsservers import (
     RunningServer,
@@ -334,6 +335,13 @@ def test_parent_gets_ds_of_signing_server(tmp_path: Path, server_type: str) -> N
         child_keys = server.query(ZONE, "DNSKEY", tcp=True).answer[0]
         tags = {dns.dnssec.key_id(r) for r in child_keys if r.flags & 1}
         assert {r.key_tag for r in served_ds[0]} <= tags
+
+        # 'provisioner ds' prints the DS of the server's keys, as the parent serves it.
+        with LocalStore(spec.state_dir()) as store:
+            printed = ds_records(spec, store, ZONE, None)
+        assert {line.split(" IN DS ")[1] for line in printed} == {
+            r.to_text() for r in served_ds[0]
+        }
 
         parent_keys = server.query("test.", "DNSKEY", tcp=True).answer[0]
         anchors = [f"test. 3600 IN DNSKEY {r.to_text()}" for r in parent_keys if r.flags & 1]
