@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_sign.py --users 10000,100000 [--million] [--denial nsec,nsec3]
-                                    [--render]
+                                    [--render] [--repeat N]
 
 Each zone holds an SOA, NS, MX and address records and one SMIMEA RRset per user (usage 3,
 selector 1, matching type 1, at the SHA-256-based owner name of RFC 8162). Every signer uses
@@ -319,13 +319,23 @@ def versions() -> list[str]:
     return found
 
 
-def bench(users: int, denial: str, work: Path, render: bool) -> list[dict[str, object]]:
+def fastest(command: list[str], work: Path, repeat: int) -> dict[str, object]:
+    """Run ``command`` ``repeat`` times and keep the fastest run (least hurt by other load)."""
+    runs = [measure(command, work) for _ in range(repeat)]
+    return min(runs, key=lambda run: float(run["seconds"]))
+
+
+def bench(
+    users: int, denial: str, work: Path, render: bool, repeat: int
+) -> list[dict[str, object]]:
     zone = work / "example.com.zone"
     write_zone_file(zone, users)
     rows: list[dict[str, object]] = []
 
-    result = measure(provisioner_command(users, denial, render=False), work)
-    details = json.loads(str(result["stdout"]).strip().splitlines()[-1])
+    runs = [measure(provisioner_command(users, denial, render=False), work) for _ in range(repeat)]
+    runs_details = [json.loads(str(run["stdout"]).strip().splitlines()[-1]) for run in runs]
+    best = min(range(repeat), key=lambda index: float(runs_details[index]["sign_seconds"]))
+    result, details = runs[best], runs_details[best]
     if render:
         # A separate run, so that the rendered text does not count in the signing memory.
         rendered = measure(provisioner_command(users, denial, render=True), work)
@@ -338,7 +348,7 @@ def bench(users: int, denial: str, work: Path, render: bool) -> list[dict[str, o
         command = builder(work, zone, denial)
         if command is None:
             continue
-        rows.append({"signer": name, **measure(command, work)})
+        rows.append({"signer": name, **fastest(command, work, repeat)})
     return rows
 
 
@@ -369,6 +379,8 @@ def main() -> None:
     parser.add_argument("--denial", default="nsec,nsec3", help="nsec, nsec3 or both (default)")
     parser.add_argument("--render", action="store_true",
                         help="also time ZoneData.to_text() of the signed zone (a second run)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per signer; the fastest is reported (default 1)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
@@ -384,7 +396,7 @@ def main() -> None:
     for users in sizes:
         for denial in arguments.denial.split(","):
             with tempfile.TemporaryDirectory(prefix="bench-sign-") as directory:
-                rows = bench(users, denial, Path(directory), arguments.render)
+                rows = bench(users, denial, Path(directory), arguments.render, arguments.repeat)
                 print_table(users, denial, rows)
 
 

@@ -177,13 +177,22 @@ def signing_input(
     return b"".join(parts)
 
 
-def new_rrsig(header: bytes, signer: dns.name.Name, signer_wire: bytes, signature: bytes) -> RRSIG:
+def new_rrsig(
+    header: bytes,
+    signer: dns.name.Name,
+    signer_wire: bytes,
+    signature: bytes,
+    shared: dict[int, int] | None = None,
+) -> RRSIG:
     """Build an RRSIG rdata from its packed fixed fields without dnspython's per-field checks.
 
     ``header`` is the packed type covered, algorithm, labels, original TTL, expiration,
-    inception and key tag, as in the signing input.
+    inception and key tag, as in the signing input. ``shared`` maps each integer to one object
+    for all RRSIGs of a pass: equal TTLs, times and key tags then cost no memory each.
     """
     fields = _RRSIG_HEADER.unpack(header)
+    if shared is not None:
+        fields = tuple(shared.setdefault(field, field) for field in fields)
     rdata = object.__new__(SignerRRSIG)
     setattr_ = object.__setattr__
     setattr_(rdata, "rdclass", _IN)

@@ -597,6 +597,7 @@ class ZoneSigner:
             if batch:
                 yield batch
 
+        shared: dict[int, int] = {}
         for signatures in self._run_jobs(batches(), signer_wire, inception):
             owner, rrset, kept, job = pending.popleft()
             _owner_wire, rdtype, ttl, labels, expiration, _rdata, key_indexes = job
@@ -606,7 +607,7 @@ class ZoneSigner:
                 header = _wire.rrsig_header(
                     rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
                 )
-                sigs.append(_wire.new_rrsig(header, origin, signer_wire, signature))
+                sigs.append(_wire.new_rrsig(header, origin, signer_wire, signature, shared))
             counts["refresh_due"] = min(counts["refresh_due"], expiration - policy.refresh)
             out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _rrsig_rrset(owner, rrset, sigs)
         return counts["refresh_due"], counts["made"], counts["reused"]
