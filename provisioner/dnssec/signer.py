@@ -262,7 +262,7 @@ class ZoneSigner:
         for assignment in self.assignments:
             if assignment.published:
                 dnskeys.add(assignment.key.dnskey)
-        dnskeys.update_ttl(self.policy.dnskey_ttl)
+        dnskeys.ttl = self.policy.dnskey_ttl
         rrsets[dnskey_key] = dnskeys
 
         cds_key = (origin, RdataType.CDS, NONE)

@@ -8,6 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import dns.rdatatype
 import pytest
 
 from provisioner.zone.model import ZoneData
@@ -54,6 +55,13 @@ def test_signed_zones_pass_dnssec_verify_and_ldns(applied: Path) -> None:
         assert bind.returncode == 0, bind.stderr
         ldns = subprocess.run(["ldns-verify-zone", path], capture_output=True, text=True)
         assert ldns.returncode == 0, ldns.stdout + ldns.stderr
+
+
+def test_dnskey_ttl_follows_policy(applied: Path) -> None:
+    for name in ZONES:
+        zone = _zone(applied, name)
+        assert zone.get(f"{name}.", "DNSKEY").ttl == 3600
+        assert zone.get(f"{name}.", "RRSIG", dns.rdatatype.DNSKEY)[0].original_ttl == 3600
 
 
 def test_every_certificate_is_written(applied: Path) -> None:
