@@ -297,6 +297,12 @@ def test_published_and_active_roles() -> None:
     assert {sig.key_tag for sig in mx_sigs} == {zsk.key_tag, incoming.key_tag}
 
 
+def test_verify_zone_ignores_unpublished_signer() -> None:
+    unpublished = KeyAssignment(generate_key(15, ZSK_FLAGS), KeyRole.ZSK, published=False)
+    signed = sign_zone(sample_zone(), [*assignments(13), unpublished], policy_for(13, "nsec"), NOW)
+    assert verify_zone(signed, NOW) == []
+
+
 def test_cds_and_cdnskey_are_published_and_signed_by_ksk() -> None:
     keys = assignments(13)
     signed = sign_zone(sample_zone(), keys, policy_for(13, "nsec"), NOW)
