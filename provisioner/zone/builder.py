@@ -125,6 +125,11 @@ def build_zones(
         if len(rrset):
             zones[zone_spec.name].add(rrset)
 
+    for child_spec in spec.zones:
+        parent = _parent_zone(spec, child_spec.name)
+        if parent is not None and parent.name in zones:
+            _add_delegation(zones[parent.name], child_spec)
+
     for child, ds in inputs.child_ds.items():
         parent = _parent_zone(spec, child)
         if parent is not None and parent.name in zones:
@@ -177,6 +182,26 @@ def _base_zone(zone_spec: ZoneSpec, serial: int) -> ZoneData:
         )
         zone.add(rrset)
     return zone
+
+
+def _add_delegation(parent: ZoneData, child_spec: ZoneSpec) -> None:
+    """Add the NS RRset of a child zone of the spec to its parent, with glue where needed.
+
+    Glue is the address of a name server whose name is at or below the child's apex, since a
+    resolver cannot look that name up before it knows the child's servers.
+    """
+    cut = dns.name.from_text(child_spec.name)
+    nameservers = child_spec.nameserver_names()
+    parent.add(dns.rrset.from_text_list(cut, child_spec.ttl, IN, "NS", nameservers))
+    for nameserver in child_spec.nameservers:
+        if isinstance(nameserver, str) or not nameserver.addresses:
+            continue
+        name = _spec_name(nameserver.name, cut)
+        if not name.is_subdomain(cut):
+            continue
+        for address in nameserver.addresses:
+            rdtype = "AAAA" if ipaddress.ip_address(address).version == 6 else "A"
+            parent.add(dns.rrset.from_text(name, child_spec.ttl, IN, rdtype, address))
 
 
 def _spec_name(text: str, origin: dns.name.Name) -> dns.name.Name:
