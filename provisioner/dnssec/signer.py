@@ -32,6 +32,10 @@ cryptography directly. When a pass needs many signatures and every key can be ex
 (``parallel_safe``), worker processes started by a fork server sign batches of compact jobs
 (owner, type, TTL, canonical rdata) and return only the signatures.
 
+Worker processes come from multiprocessing's fork server, which imports the program's main
+module the way the "spawn" start method does: a script that signs large zones must keep its
+top-level code under ``if __name__ == "__main__":``.
+
 Incremental update: ``update`` compares the new unsigned zone with the one ``previous`` was made
 from (by object identity first, so a zone built with ZoneData.copy() and a few replace() calls
 costs almost nothing), then re-signs only the changed RRsets and, with NSEC, the NSEC records of
@@ -643,8 +647,15 @@ class ZoneSigner:
             signer_wire, inception,
         )
         context = multiprocessing.get_context("forkserver")
-        with context.Pool(self.processes, initializer=init_worker, initargs=initargs) as pool:
-            stream = itertools.chain([first, second], batches)
+        stream = itertools.chain([first, second], batches)
+        try:
+            pool = context.Pool(self.processes, initializer=init_worker, initargs=initargs)
+        except OSError as error:
+            log.warning("cannot start signing worker processes (%s); signing in this one", error)
+            for batch in stream:
+                yield from sign_job_tuples(batch, self._keys, signer_wire, inception)
+            return
+        with pool:
             for batch in pool.imap(sign_in_worker, stream):
                 yield from batch
 
