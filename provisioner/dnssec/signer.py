@@ -28,8 +28,8 @@ ECDSA signatures are randomized: two fresh signatures of the same data differ, s
 for a fixed clock" means equal inception and expiration, and that signatures are reused.
 
 Speed: the RRSIG signing input is built as raw wire bytes (see _wire.py) and signed with
-cryptography directly. When a pass needs many signatures and every key can be exported as PEM
-(``parallel_safe``), worker processes started by a fork server sign batches of compact jobs
+cryptography directly. When a pass has more than one batch of jobs (2,000 RRsets) and every key
+can be exported as PEM (``parallel_safe``), worker processes sign batches of compact jobs
 (owner, type, TTL, canonical rdata) and return only the signatures.
 
 Worker processes come from multiprocessing's fork server, which imports the program's main
@@ -41,8 +41,11 @@ from (by object identity first, so a zone built with ZoneData.copy() and a few r
 costs almost nothing), then re-signs only the changed RRsets and, with NSEC, the NSEC records of
 the names around added or removed owner names. It falls back to a full pass with reuse when a
 change touches the zone's structure (NS, DS or DNAME away from the apex, the SOA negative TTL,
-the DNSKEY, CDS or CDNSKEY RRsets), adds or removes owner names in an NSEC3 zone, or when some
-signature reached its refresh window.
+the DNSKEY, CDS or CDNSKEY RRsets), adds or removes an RRset in an NSEC3 zone (the chain and
+its bitmaps are then rebuilt), or when some signature reached its refresh window.
+
+The signer does not read ``policy.key_layout`` or the key lifetimes: which keys exist and what
+each does comes from the KeyAssignment list that the rollover engine builds.
 """
 
 from __future__ import annotations
