@@ -260,7 +260,7 @@ class ZoneSigner:
     def _add_keyset(
         self, origin: dns.name.Name, rrsets: dict[RRsetKey, RRset], layout: _Layout
     ) -> None:
-        """Add the DNSKEY RRset, and CDS/CDNSKEY when the policy asks."""
+        """Add the DNSKEY RRset, and CDS/CDNSKEY when the policy requests them."""
         dnskey_key = (origin, RdataType.DNSKEY, NONE)
         dnskeys = RRset(origin, _IN, RdataType.DNSKEY)
         existing = rrsets.get(dnskey_key)
@@ -697,7 +697,7 @@ def _layout(
 ) -> tuple[dict[RRsetKey, RRset], _Layout]:
     """Index the owner names of ``unsigned``; return its RRsets re-keyed by HashedName.
 
-    ``known`` holds the HashedName objects of a previous pass: reusing them makes look-ups in
+    ``known`` contains the HashedName objects of a previous pass: reusing them makes look-ups in
     the previous signed zone compare names by identity.
     """
     names: dict[CanonicalKey, dns.name.Name] = {}
