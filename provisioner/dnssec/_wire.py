@@ -106,7 +106,11 @@ def hashed_name(name: dns.name.Name) -> HashedName:
     """Return ``name`` as a HashedName (itself when it already is one)."""
     if isinstance(name, HashedName):
         return name
-    return HashedName(name.labels)
+    # The labels of an existing Name are already valid, so share the tuple instead of copying.
+    hashed = object.__new__(HashedName)
+    object.__setattr__(hashed, "labels", name.labels)
+    object.__setattr__(hashed, "_hash", name_hash(name.labels))
+    return hashed
 
 
 def canonical_key(name: dns.name.Name, origin_length: int) -> CanonicalKey:
