@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import dns.dnssec
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -97,9 +98,6 @@ def _run(
     inputs.servers = _with_extra_published(store, servers, "server")
     inputs.users = _with_extra_published(store, users, "smime")
 
-    if not dry_run:
-        export_certificates(spec, store)
-
     prepared: list[PreparedZone] = []
     for zone_spec in sorted(spec.zones, key=lambda z: -len(dns.name.from_text(z.name))):
         say(f"zone {zone_spec.name}")
@@ -114,7 +112,10 @@ def _run(
     for zone in prepared:
         warnings += zone.plan.warnings
 
+    # Certificates reach the output folder only once every zone is ready to publish, so that
+    # a run that fails on a zone does not hand servers a certificate whose TLSA is unpublished.
     if not dry_run:
+        export_certificates(spec, store)
         for zone in prepared:
             _publish(zone, store, clock)
     return RunResult(prepared, certificates.issued, warnings)
@@ -165,6 +166,8 @@ def _prepare_zone(
 
     signs = zone_spec.dnssec.signer == "provisioner"
     keys = ensure_zone_keys(store, zone_spec, clock, dry_run=dry_run) if signs else []
+    if signs:
+        _check_served_keys(zone_spec, current, keys, store)
 
     def build(with_serial: int, reuse: ZoneData | None) -> ZoneData:
         unsigned = build_zones_for(spec, zone_spec, inputs, with_serial)
@@ -247,6 +250,32 @@ def _owned_rrsigs(owned: set, *zones: ZoneData | None) -> set:
         for key in zone.rrsets
         if key[1] == rrsig and (key[0], rrsig, NONE) in owned
     }
+
+
+def _check_served_keys(
+    zone_spec: ZoneSpec, current: ZoneData | None, keys: list[ZoneKey], store: LocalStore
+) -> None:
+    """Raise DnssecError when the served zone is signed by none of the store's keys.
+
+    That happens with the wrong --state, or a lost store: publishing would replace every key
+    at once, and the parent's DS would then match none of them, so the zone turns bogus.
+    """
+    if current is None:
+        return
+    served = current.get(current.origin, "DNSKEY")
+    if served is None or not len(served):
+        return
+    ours = {key.key.dnskey for key in keys}
+    if any(rdata in ours for rdata in served):
+        return
+    tags = ", ".join(str(dns.dnssec.key_id(rdata)) for rdata in served)
+    raise DnssecError(
+        f"zone {zone_spec.name} is served signed by DNSKEYs (key tags {tags}) that the state "
+        f"store {store.root} does not hold; publishing would replace them all and break "
+        "validation at every resolver that follows the parent's DS",
+        hint="run with the state store that signed the zone (--state DIR). To re-key on "
+        "purpose, remove the published zone first and update the DS at the parent",
+    )
 
 
 def _serial_of(zone: ZoneData | None) -> int | None:

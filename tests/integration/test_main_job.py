@@ -205,3 +205,15 @@ def test_store_lock_rejects_second_run(applied: Path) -> None:
         pytest.raises(StoreError, match="locked by another run"),
     ):
         LocalStore(applied / ".provisioner").open()
+
+
+def test_other_state_store_is_rejected(applied: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec = applied / "provisioner.yaml"
+    before = (applied / "out" / "zones" / "example.com.zone").read_bytes()
+    certificate = (applied / "out" / "certs" / "mx1.example.com" / "cert.pem").read_bytes()
+    result = cli("--state", tmp_path / "other-state", "apply", spec)
+    assert result.returncode == 1
+    assert "does not hold" in result.stderr
+    assert "--state" in result.stderr
+    assert (applied / "out" / "zones" / "example.com.zone").read_bytes() == before
+    assert (applied / "out" / "certs" / "mx1.example.com" / "cert.pem").read_bytes() == certificate
