@@ -6,6 +6,7 @@ checked in provisioner.spec.semantics, after every model has parsed.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,11 +14,40 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from provisioner.deploy.models import DeploySettings, MtaDeploy
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.spec.durations import Duration
+
+# RFC 2181, section 8: a TTL is an unsigned 31-bit number of seconds. SOA timers use the
+# same range, so that no server reads them as negative.
+TTL = Annotated[Duration, Field(le=2147483647)]
+# Certificates of more than 100 years are refused: nothing needs them, and dates beyond
+# the year 9999 cannot be encoded.
+CertificateLifetime = Annotated[Duration, Field(gt=0, le=100 * 366 * 86400)]
+
+
+def _ip_addresses(value: list[str]) -> list[str]:
+    for address in value:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(
+                f"invalid IP address {address!r}: give an IPv4 or IPv6 address"
+            ) from None
+    return value
+
+
+IPAddresses = Annotated[list[str], AfterValidator(_ip_addresses)]
 
 KeyTypeName = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]
 
@@ -120,7 +150,7 @@ class CertificateSource(Model):
     self_signed: bool = False
     import_: ImportSource | None = Field(default=None, alias="import")
     key_type: KeyTypeName = "ecdsa-p256"
-    validity: Duration = 90 * 86400
+    validity: CertificateLifetime = 90 * 86400
     renew_before: Duration = 30 * 86400
 
     @model_validator(mode="after")
@@ -153,8 +183,8 @@ class EnterpriseAuthority(Model):
     type: Literal["enterprise"] = "enterprise"
     subject: Subject
     key_type: KeyTypeName = "ecdsa-p384"
-    root_validity: Duration = 10 * 365 * 86400
-    intermediate_validity: Duration = 5 * 365 * 86400
+    root_validity: CertificateLifetime = 10 * 365 * 86400
+    intermediate_validity: CertificateLifetime = 5 * 365 * 86400
 
 
 class ExternalAccountBinding(Model):
@@ -211,11 +241,11 @@ Authority = Annotated[EnterpriseAuthority | AcmeAuthority, Field(discriminator="
 class SOAValues(Model):
     mname: str | None = None
     rname: str = "hostmaster"
-    refresh: Duration = 7200
-    retry: Duration = 3600
-    expire: Duration = 1209600
-    minimum: Duration = 3600
-    ttl: Duration | None = None
+    refresh: TTL = 7200
+    retry: TTL = 3600
+    expire: TTL = 1209600
+    minimum: TTL = 3600
+    ttl: TTL | None = None
 
 
 class RecordSpec(Model):
@@ -223,7 +253,7 @@ class RecordSpec(Model):
 
     name: str = "@"
     type: str
-    ttl: Duration | None = None
+    ttl: TTL | None = None
     values: list[str] = Field(alias="value")
 
     @field_validator("values", mode="before")
@@ -360,7 +390,7 @@ class ZoneDnssec(DnssecPolicy):
 
 class NameServer(Model):
     name: str
-    addresses: list[str] = []
+    addresses: IPAddresses = []
 
 
 ChildPublish = Annotated[ZonefilePublish | Rfc2136Publish, Field(discriminator="backend")]
@@ -379,12 +409,12 @@ class SmimeaDelegation(Model):
     nameservers: list[NameServer | str] = Field(min_length=1)
     publish: ChildPublish = ZonefilePublish()
     dnssec: ZoneDnssec = ZoneDnssec()
-    ttl: Duration | None = None
+    ttl: TTL | None = None
 
 
 class ZoneSpec(Model):
     name: str
-    ttl: Duration = 3600
+    ttl: TTL = 3600
     soa: SOAValues = SOAValues()
     nameservers: list[NameServer | str] = Field(min_length=1)
     records: list[RecordSpec] = []
@@ -418,11 +448,11 @@ class MailServerSpec(Model):
     zone: str | None = None
     mx_for: list[str] = []
     preference: int = Field(default=10, ge=0, le=65535)
-    addresses: list[str] = []
+    addresses: IPAddresses = []
     ports: list[int] = [25]
     certificate: CertificateSource
     tlsa: list[DaneParameters] = Field(default_factory=tlsa_default)
-    tlsa_ttl: Duration | None = None
+    tlsa_ttl: TTL | None = None
     deploy: MtaDeploy | None = None
 
     @field_validator("host")
@@ -447,7 +477,7 @@ class UserSpec(Model):
     address: str
     certificate: CertificateSource
     smimea: list[DaneParameters] = Field(default_factory=smimea_default)
-    smimea_ttl: Duration | None = None
+    smimea_ttl: TTL | None = None
 
     @field_validator("address")
     @classmethod
@@ -455,6 +485,16 @@ class UserSpec(Model):
         local, at, domain = value.rpartition("@")
         if not at or not local or not domain:
             raise ValueError(f"invalid mail address {value!r}: expected local-part@domain")
+        if "@" in local or any(c.isspace() or ord(c) < 32 for c in local):
+            raise ValueError(
+                f"invalid mail address {value!r}: the local part contains '@', a space or a "
+                "control character"
+            )
+        if len(local.encode()) > 64:
+            raise ValueError(
+                f"invalid mail address {value!r}: the local part is longer than 64 octets "
+                "(RFC 5321, section 4.5.3.1.1)"
+            )
         return f"{local}@{absolute_name(domain, field='domain').rstrip('.')}"
 
     @property

@@ -10,7 +10,13 @@ import dns.rdataclass
 import dns.rdatatype
 
 from provisioner.pki.acme.caa import CaaRdata, caa_verdict
-from provisioner.spec.models import AcmeAuthority, MailServerSpec, Spec
+from provisioner.spec.models import (
+    AcmeAuthority,
+    MailServerSpec,
+    Spec,
+    ZoneSpec,
+    absolute_name,
+)
 
 Problem = tuple[tuple[Any, ...], str]
 
@@ -88,6 +94,84 @@ def _check_zones(spec: Spec) -> list[Problem]:
                         f"invalid owner name {record.name!r}: {error}",
                     )
                 )
+        problems += _check_zone_content(spec, index, zone)
+    return problems
+
+
+def _owner_types(spec: Spec, zone: ZoneSpec) -> dict[dns.name.Name, set[str]]:
+    """Return the record types at each owner name of ``zone``, literal and generated."""
+    origin = dns.name.from_text(zone.name)
+    types: dict[dns.name.Name, set[str]] = {origin: {"SOA", "NS"}}
+    for record in zone.records:
+        try:
+            owner = dns.name.from_text(record.name, origin)
+        except dns.exception.DNSException:
+            continue
+        types.setdefault(owner, set()).add(record.type)
+    for server in spec.mail_servers:
+        if spec.zone_for(server.host) is not zone:
+            continue
+        host = dns.name.from_text(server.host)
+        if server.addresses:
+            types.setdefault(host, set()).add("A")
+        for port in server.ports:
+            owner = dns.name.from_text(f"_{port}._tcp.{server.host}")
+            types.setdefault(owner, set()).add("TLSA")
+    for server in spec.mail_servers:
+        host_zone = spec.zone_for(server.zone or server.host)
+        default = [host_zone.name] if host_zone is not None else []
+        for domain in server.mx_for or default:
+            if spec.zone_for(domain) is zone:
+                types.setdefault(dns.name.from_text(absolute_name(domain)), set()).add("MX")
+    return types
+
+
+def _check_zone_content(spec: Spec, index: int, zone: ZoneSpec) -> list[Problem]:
+    """Reject content that authoritative servers refuse to load (RFC 1034, RFC 2181)."""
+    problems: list[Problem] = []
+    origin = dns.name.from_text(zone.name)
+    for record_index, record in enumerate(zone.records):
+        location = ("zones", index, "records", record_index)
+        try:
+            owner = dns.name.from_text(record.name, origin)
+        except dns.exception.DNSException:
+            continue
+        if not owner.is_subdomain(origin):
+            problems.append(
+                (
+                    location + ("name",),
+                    f"{owner} is outside the zone {zone.name}; give a name relative to the zone "
+                    "or '@' for the apex",
+                )
+            )
+        if record.type == "DS" and owner == origin:
+            problems.append(
+                (
+                    location + ("type",),
+                    "a DS RRset belongs in the parent zone, not at the apex of the zone itself",
+                )
+            )
+        if record.type == "CNAME" and len(record.values) > 1:
+            problems.append(
+                (location + ("value",), "a CNAME RRset has exactly one record (RFC 2181, 10.1)")
+            )
+
+    for owner, types in _owner_types(spec, zone).items():
+        if "CNAME" in types and (owner == origin or len(types) > 1):
+            others = ", ".join(sorted(types - {"CNAME"}))
+            record_index = next(
+                i
+                for i, r in enumerate(zone.records)
+                if r.type == "CNAME" and dns.name.from_text(r.name, origin) == owner
+            )
+            problems.append(
+                (
+                    ("zones", index, "records", record_index),
+                    f"CNAME at {owner} beside other data ({others}): a CNAME owner name has no "
+                    "other records (RFC 1034, section 3.6.2); use the other types directly",
+                )
+            )
+
     return problems
 
 
@@ -292,6 +376,27 @@ def _check_acme(spec: Spec) -> list[Problem]:
                 )
             )
     return problems
+
+
+def zone_warnings(spec: Spec) -> list[str]:
+    """Return warnings about zones that some authoritative servers refuse to load."""
+    warnings: list[str] = []
+    for zone in spec.zones:
+        origin = dns.name.from_text(zone.name)
+        literal_addresses = {
+            dns.name.from_text(r.name, origin) for r in zone.records if r.type in ("A", "AAAA")
+        }
+        for nameserver in zone.nameservers:
+            name_text = nameserver if isinstance(nameserver, str) else nameserver.name
+            addresses = [] if isinstance(nameserver, str) else nameserver.addresses
+            name = dns.name.from_text(absolute_name(name_text))
+            if name.is_subdomain(origin) and not addresses and name not in literal_addresses:
+                warnings.append(
+                    f"zone {zone.name}: name server {name} is inside the zone but has no "
+                    "address, so BIND and Knot refuse to load the zone file; give "
+                    "'addresses' (resolvers also need them as glue), or an A or AAAA record"
+                )
+    return warnings
 
 
 def acme_warnings(spec: Spec) -> list[str]:

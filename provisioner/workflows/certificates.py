@@ -26,7 +26,7 @@ from provisioner.spec.models import (
     Spec,
     UserSpec,
 )
-from provisioner.spec.semantics import acme_warnings
+from provisioner.spec.semantics import acme_warnings, zone_warnings
 from provisioner.store.local import CertificateRecord, LocalStore
 from provisioner.zone.builder import PublishedCertificate
 
@@ -59,7 +59,7 @@ class CertificateManager:
         self.dry_run = dry_run
         self._authorities: dict[str, pki_ca.CertificateAuthority] = {}
         self.issued: list[str] = []
-        self.warnings: list[str] = acme_warnings(spec)
+        self.warnings: list[str] = acme_warnings(spec) + zone_warnings(spec)
 
     # --- authorities --------------------------------------------------------------------------
 

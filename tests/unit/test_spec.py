@@ -15,8 +15,9 @@ MINIMAL = """\
 version: 1
 zones:
   - name: example.org
-    nameservers: [ns1.example.org]
+    nameservers: [{name: ns1.example.org, addresses: [127.0.0.1]}]
 """
+NO_GLUE = MINIMAL.replace("[{name: ns1.example.org, addresses: [127.0.0.1]}]", "[ns1.example.org]")
 
 FIVE_MISTAKES = """\
 version: 1
@@ -190,3 +191,61 @@ def test_duplicate_key_is_an_error() -> None:
     with pytest.raises(SpecError) as caught:
         load_spec_text(MINIMAL + "version: 1\n")
     assert "duplicate" in caught.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ("    records:\n      - {name: w, type: CNAME, value: x.test.}\n"
+         "      - {name: w, type: TXT, value: hi}\n", "zones[0].records[0]", "beside other data"),
+        ("    records:\n      - {name: '@', type: CNAME, value: x.test.}\n",
+         "zones[0].records[0]", "beside other data"),
+        ("    records:\n      - {name: '@', type: DS, value: '1 13 2 " + "ab" * 32 + "'}\n",
+         "zones[0].records[0].type", "parent zone"),
+        ("    records:\n      - {name: www.other.test., type: A, value: 127.0.0.1}\n",
+         "zones[0].records[0].name", "outside the zone"),
+        ("    ttl: 2147483648\n", "zones[0].ttl", "less than or equal to 2147483647"),
+    ],
+)
+def test_zone_content_servers_refuse(extra: str, field: str, words: str) -> None:
+    text = MINIMAL
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text + extra)
+    matching = [e for e in caught.value.errors if e.field == field]
+    assert matching, [str(e) for e in caught.value.errors]
+    assert words in matching[0].message
+
+
+def test_in_zone_nameserver_needs_address() -> None:
+    from provisioner.spec.semantics import zone_warnings
+
+    (warning,) = zone_warnings(load_spec_text(NO_GLUE))
+    assert "ns1.example.org. is inside the zone but has no address" in warning
+    assert zone_warnings(load_spec_text(MINIMAL)) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [("a@b@example.org", "contains '@'"), ("al ice@example.org", "a space"),
+     ("x" * 65 + "@example.org", "64 octets")],
+)
+def test_invalid_user_addresses(address: str, words: str) -> None:
+    text = MINIMAL
+    text += f"users:\n  - address: '{address}'\n    certificate: {{self_signed: true}}\n"
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text)
+    assert words in caught.value.errors[0].message
+
+
+def test_invalid_ip_address_and_validity() -> None:
+    text = MINIMAL.replace("127.0.0.1", "1.2.3")
+    text += (
+        "mail_servers:\n  - host: mx.example.org\n    addresses: [300.1.1.1]\n"
+        "    certificate: {self_signed: true, validity: 1000000000000}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text)
+    fields = {e.field for e in caught.value.errors}
+    assert any(f.startswith("zones[0].nameservers[0]") for f in fields)
+    assert any("mail_servers[0].addresses" in f for f in fields)
+    assert any("validity" in f for f in fields)
