@@ -33,8 +33,10 @@ class CoreSchemaLoader(_LOADER_BASE):  # type: ignore[misc, valid-type]
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise DuplicateKeyError(
-                    "while constructing a mapping", node.start_mark,
-                    f"found duplicate key {key!r}", key_node.start_mark,
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

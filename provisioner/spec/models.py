@@ -16,10 +16,12 @@ import dns.rdataclass
 import dns.rdatatype
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -89,12 +91,20 @@ def _field_number(value: object, names: dict[str, int], highest: int, what: str)
     raise ValueError(f"invalid {what} {value!r}; allowed: {allowed}")
 
 
+# A number, or its mnemonic (RFC 7218) such as DANE-EE, SPKI or SHA2-256.
+DaneField = Annotated[
+    int, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]})
+]
+
+
 class DaneParameters(Model):
     """Usage, selector and matching type of one TLSA or SMIMEA record."""
 
-    usage: int
-    selector: int
-    matching: int = Field(alias="matching_type", default=1)
+    usage: DaneField
+    selector: DaneField
+    matching: DaneField = Field(
+        default=1, validation_alias=AliasChoices("matching", "matching_type")
+    )
 
     @field_validator("usage", mode="before")
     @classmethod
@@ -254,7 +264,18 @@ class RecordSpec(Model):
     name: str = "@"
     type: str
     ttl: TTL | None = None
-    values: list[str] = Field(alias="value")
+    values: Annotated[
+        list[str],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "integer"},
+                    {"type": "array", "items": {"type": "string"}},
+                ]
+            }
+        ),
+    ] = Field(validation_alias=AliasChoices("value", "values"))
 
     @field_validator("values", mode="before")
     @classmethod

@@ -249,3 +249,24 @@ def test_invalid_ip_address_and_validity() -> None:
     assert any(f.startswith("zones[0].nameservers[0]") for f in fields)
     assert any("mail_servers[0].addresses" in f for f in fields)
     assert any("validity" in f for f in fields)
+
+
+@pytest.mark.parametrize("name", ["provisioner.yaml", "lab.yaml"])
+def test_examples_valid_against_json_schema(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from provisioner.spec import fastyaml
+    from provisioner.spec.schema import spec_json_schema
+
+    path = Path(__file__).parents[2] / "examples" / "nccoe" / name
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    errors = [error.message for error in validator.iter_errors(fastyaml.load(path.read_text()))]
+    assert errors == []
+
+
+def test_json_schema_rejects_unknown_key() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from provisioner.spec import fastyaml
+    from provisioner.spec.schema import spec_json_schema
+
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    assert list(validator.iter_errors(fastyaml.load(MINIMAL + "colour: blue\n")))
