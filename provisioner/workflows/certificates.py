@@ -274,6 +274,19 @@ class CertificateManager:
         held = self._load(purpose, owner)
         if held is not None and held[0].certificate == material.certificate:
             return held[0]
+        if held is not None and _spki(held[0].certificate) != _spki(material.certificate):
+            # Swapping the record now would fail every DANE client that has the old record
+            # cached; the emergency rollover publishes the new one beside the old instead.
+            record = "TLSA" if purpose == "server" else "SMIMEA"
+            self.warnings.append(
+                f"EMERGENCY: the imported certificate of {owner} "
+                f"({self.spec.resolve(spec_import.certificate)}) has a new key that provisioner "
+                f"did not issue; apply keeps publishing the old {record} record. Run "
+                f"'provisioner rollover run' now: it publishes the new {record} record at once "
+                "and removes the old one when caches have dropped it"
+            )
+            log.error("imported certificate of %s has a new key; run 'rollover run'", owner)
+            return held[0]
         return self._save(
             purpose,
             owner,
@@ -350,6 +363,10 @@ class CertificateManager:
             if purpose == "smime" and user.address == owner:
                 return _source_label(user.certificate)
         return purpose
+
+
+def _spki(certificate: x509.Certificate) -> bytes:
+    return certificate.public_key().public_bytes(*_SPKI_ENCODING)
 
 
 def _source_label(source: CertificateSource) -> str:

@@ -217,3 +217,51 @@ def test_other_state_store_is_rejected(applied: Path, cli, tmp_path: Path) -> No
     assert "--state" in result.stderr
     assert (applied / "out" / "zones" / "example.com.zone").read_bytes() == before
     assert (applied / "out" / "certs" / "mx1.example.com" / "cert.pem").read_bytes() == certificate
+
+
+def test_replaced_import_key_waits_for_rollover(applied: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    require_tool("openssl")
+    imported = applied / "imported"
+    before = {
+        r.cert.hex() for r in _zone(applied, "example.net").get("_25._tcp.mx1.example.net.", "TLSA")
+    }
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(imported / "mx1.example.net.key.pem"),
+            "-out",
+            str(imported / "mx1.example.net.cert.pem"),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=mx1.example.net",
+            "-addext",
+            "subjectAltName=DNS:mx1.example.net",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    spec = applied / "provisioner.yaml"
+
+    result = cli("apply", spec, check=True)
+    assert "EMERGENCY" in result.stderr
+    assert "rollover run" in result.stderr
+    after_apply = {
+        r.cert.hex() for r in _zone(applied, "example.net").get("_25._tcp.mx1.example.net.", "TLSA")
+    }
+    assert after_apply == before
+
+    cli("rollover", "run", spec, check=True)
+    after_run = {
+        r.cert.hex() for r in _zone(applied, "example.net").get("_25._tcp.mx1.example.net.", "TLSA")
+    }
+    assert before < after_run
+    assert len(after_run) == 2
