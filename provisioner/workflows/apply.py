@@ -168,6 +168,7 @@ def _prepare_zone(
     keys = ensure_zone_keys(store, zone_spec, clock, dry_run=dry_run) if signs else []
     if signs:
         _check_served_keys(zone_spec, current, keys, store)
+    algorithm_warnings = _algorithm_warnings(zone_spec, keys, store)
 
     def build(with_serial: int, reuse: ZoneData | None) -> ZoneData:
         unsigned = build_zones_for(spec, zone_spec, inputs, with_serial)
@@ -219,6 +220,7 @@ def _prepare_zone(
         desired = build(serial, desired)
         digest = _digest(desired)
         plan = make_plan()
+    plan.warnings.extend(algorithm_warnings)
     backend.check_plan(plan, desired)
     return PreparedZone(zone_spec, backend, desired, plan, digest, keys, served=current)
 
@@ -250,6 +252,21 @@ def _owned_rrsigs(owned: set, *zones: ZoneData | None) -> set:
         for key in zone.rrsets
         if key[1] == rrsig and (key[0], rrsig, NONE) in owned
     }
+
+
+def _algorithm_warnings(zone_spec: ZoneSpec, keys: list[ZoneKey], store: LocalStore) -> list[str]:
+    """Warn when the spec asks for an algorithm that no signing key of the zone has."""
+    wanted = zone_spec.dnssec.algorithm
+    if not keys or any(k.key.algorithm == wanted and k.sign for k in keys):
+        return []
+    running = [r for r in store.rollovers() if r["data"].get("status") == "running"]
+    if any(r["subject"] == zone_spec.name for r in running):
+        return []
+    return [
+        f"zone {zone_spec.name} is signed with algorithm {keys[0].key.algorithm} but the spec "
+        f"asks for {wanted}; the algorithm changes only through a rollover (RFC 6781, 4.1.4): "
+        "run 'provisioner rollover run SPEC', which starts it"
+    ]
 
 
 def _check_served_keys(

@@ -17,7 +17,12 @@ from provisioner.clock import Clock
 from provisioner.errors import PKIError
 from provisioner.pki import ca as pki_ca
 from provisioner.pki.encoding import certificate_to_pem, certificates_to_pem, load_certificates
-from provisioner.pki.keys import generate_private_key, load_private_key, private_key_to_pem
+from provisioner.pki.keys import (
+    generate_private_key,
+    key_type_of,
+    load_private_key,
+    private_key_to_pem,
+)
 from provisioner.spec.models import (
     AcmeAuthority,
     CertificateSource,
@@ -160,6 +165,7 @@ class CertificateManager:
         now = self.clock.now()
         if held is not None:
             record_held, key = held
+            self._warn_key_type(purpose, owner, source, key)
             expires = record_held.certificate.not_valid_after_utc
             renew_at = expires - dt.timedelta(seconds=source.renew_before)
             if now < renew_at and self._issuer_matches(record_held, source):
@@ -175,6 +181,26 @@ class CertificateManager:
 
         issued = self._issue(purpose, source, key, names)
         return self._save(purpose, owner, issued.certificate, issued.chain, key)
+
+    def _warn_key_type(
+        self, purpose: str, owner: str, source: CertificateSource, key: object
+    ) -> None:
+        """Warn when the spec asks for another key type than the key in force.
+
+        The key changes only through a rollover, so that the new key's record is published
+        before the MTA or the mail client uses it.
+        """
+        if key is None:
+            return
+        held_type = key_type_of(key)  # type: ignore[arg-type]
+        if held_type == source.key_type:
+            return
+        option = f"--mx {owner.rstrip('.')}" if purpose == "server" else f"--user {owner}"
+        self.warnings.append(
+            f"the {purpose} certificate of {owner} has a {held_type} key but the spec asks "
+            f"for {source.key_type}; the key changes only through a rollover: run "
+            f"'provisioner rollover start SPEC {option}'"
+        )
 
     def _issue(
         self, purpose: str, source: CertificateSource, key: object, names: list[str]

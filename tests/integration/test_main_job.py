@@ -265,3 +265,21 @@ def test_replaced_import_key_waits_for_rollover(applied: Path, cli) -> None:  # 
     }
     assert before < after_run
     assert len(after_run) == 2
+
+
+def test_spec_changes_needing_rollover_warn(applied: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = applied / "provisioner.yaml"
+    text = spec.read_text()
+    text = text.replace(
+        "dnssec: {algorithm: 13, denial: nsec}", "dnssec: {algorithm: 15, denial: nsec}"
+    )
+    text = text.replace(
+        "{authority: orga-ca, key_type: ecdsa-p256}", "{authority: orga-ca, key_type: rsa-2048}"
+    )
+    spec.write_text(text)
+    result = cli("plan", "--detailed-exitcode", spec)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "asks for 15" in result.stderr
+    assert "rollover run" in result.stderr
+    assert "asks for rsa-2048" in result.stderr
+    assert "rollover start SPEC --mx mx1.example.com" in result.stderr
