@@ -35,8 +35,8 @@ def render_run(result: RunResult, *, applied: bool) -> None:
             )
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
             table.add_column("action")
-            table.add_column("RRset")
-            table.add_column("records")
+            table.add_column("RRset", overflow="fold")
+            table.add_column("records", overflow="fold")
             for shown, change in enumerate(plan.changes):
                 if shown >= 200:
                     table.add_row("…", f"{len(plan.changes) - shown} more changes", "")
@@ -45,7 +45,7 @@ def render_run(result: RunResult, *, applied: bool) -> None:
                 records = (
                     ""
                     if rrset is None
-                    else "; ".join(sorted(r.to_text()[:60] for r in rrset)[:3])
+                    else "; ".join(sorted(_shorten(r.to_text()) for r in rrset)[:3])
                     + (" …" if rrset is not None and len(rrset) > 3 else "")
                 )
                 table.add_row(
@@ -60,3 +60,8 @@ def render_run(result: RunResult, *, applied: bool) -> None:
             )
         if len(plan.left_alone) > 50:
             console.print(f"  leaves {len(plan.left_alone) - 50} more RRsets it does not own")
+
+
+def _shorten(text: str) -> str:
+    """Cut long record data (a whole certificate in SMIMEA 3 0 0, an RRSIG) to 120 characters."""
+    return text if len(text) <= 120 else text[:117] + "..."
