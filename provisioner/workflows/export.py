@@ -17,6 +17,8 @@ def export_certificates(spec: Spec, store: LocalStore) -> None:
         _export(store, "server", server.host, out / "certs" / server.host.rstrip("."))
     for user in spec.users:
         _export(store, "smime", user.address, out / "smime" / user.address)
+    _prune(out / "certs", {server.host.rstrip(".") for server in spec.mail_servers})
+    _prune(out / "smime", {user.address for user in spec.users})
     for authority in spec.authorities:
         for purpose in ("ca-root", "ca-intermediate"):
             record = store.current_certificate(purpose, f"{authority.name}/{purpose[3:]}")
@@ -24,6 +26,17 @@ def export_certificates(spec: Spec, store: LocalStore) -> None:
                 name = "root.pem" if purpose == "ca-root" else "intermediate.pem"
                 pem = certificates_to_pem(load_certificates(store.read_certificate(record.id))[:1])
                 _write_if_changed(out / "ca" / authority.name / name, pem)
+
+
+def _prune(folder, wanted: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """Remove the exported files of hosts or users that the spec no longer lists."""
+    import shutil
+
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name not in wanted:
+            shutil.rmtree(entry)
 
 
 def _export(store: LocalStore, purpose: str, owner: str, folder) -> None:  # type: ignore[no-untyped-def]

@@ -283,3 +283,18 @@ def test_spec_changes_needing_rollover_warn(applied: Path, cli) -> None:  # type
     assert "rollover run" in result.stderr
     assert "asks for rsa-2048" in result.stderr
     assert "rollover start SPEC --mx mx1.example.com" in result.stderr
+
+
+def test_removed_user_loses_smimea_and_files(applied: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = applied / "provisioner.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "  - address: bob@example.net\n    certificate: {authority: orgb-ca}\n", ""
+        )
+    )
+    cli("apply", spec, check=True)
+    zone = _zone(applied, "example.net")
+    owners = {r.name.to_text() for r in zone if r.rdtype == dns.rdatatype.SMIMEA}
+    assert len(owners) == 1
+    assert not (applied / "out" / "smime" / "bob@example.net").exists()
+    assert (applied / "out" / "smime" / "carol@example.net").exists()
