@@ -314,6 +314,15 @@ def test_cds_and_cdnskey_are_published_and_signed_by_ksk() -> None:
     assert {sig.key_tag for sig in cds_sigs} == {keys[0].key.key_tag}
 
 
+def test_keyset_ttls_follow_policy() -> None:
+    policy = DnssecPolicy(dnskey_ttl=7200, cds_ttl=600)
+    signed = sign_zone(sample_zone(), assignments(13), policy, NOW)
+    assert signed.get(ORIGIN, T.DNSKEY).ttl == 7200
+    assert signed.get(ORIGIN, T.RRSIG, T.DNSKEY).ttl == 7200
+    assert signed.get(ORIGIN, T.CDS).ttl == 600
+    assert signed.get(ORIGIN, T.CDNSKEY).ttl == 600
+
+
 def test_cds_delete_form_is_signed_as_given() -> None:
     zone = sample_zone()
     for rrset in cds_delete_rrsets(ORIGIN, 3600):
