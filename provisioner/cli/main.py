@@ -9,6 +9,7 @@ import typer
 
 from provisioner.cli import context, output
 from provisioner.cli.render import render_run
+from provisioner.workflows.apply import RunResult
 
 app = typer.Typer(
     name="provisioner",
@@ -86,10 +87,7 @@ def plan(
             return workflow.plan(loaded, store, context.clock(), output.progress)
 
     result = context.guarded(run, json_output=json_output)
-    if json_output:
-        output.print_json({"ok": True, **result.as_dict()})
-    else:
-        render_run(result, applied=False)
+    _show(result, json_output=json_output, applied=False)
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(2)
 
@@ -116,10 +114,14 @@ def apply(
             return result
 
     result = context.guarded(run, json_output=json_output)
+    _show(result, json_output=json_output, applied=True)
+
+
+def _show(result: RunResult, *, json_output: bool, applied: bool) -> None:
     if json_output:
         output.print_json({"ok": True, **result.as_dict()})
     else:
-        render_run(result, applied=True)
+        render_run(result, applied=applied)
 
 
 @app.command()
