@@ -4,8 +4,8 @@ ruamel.yaml's round-trip loader keeps positions but is slow (minutes for a spec 
 users); PyYAML's C loader is several times faster. The loader reads specs with it first and
 falls back to ruamel.yaml only to position the errors of an invalid spec. The two must agree
 on every value, so this loader resolves plain scalars by the YAML 1.2 core schema, as
-ruamel.yaml does: `yes`, `no`, `on` and `off` stay strings, `010` is decimal 10, and `1:20` is a
-string, not sexagesimal 80 as YAML 1.1 would have it. Duplicate mapping keys are errors.
+ruamel.yaml does. So `yes`, `no`, `on` and `off` stay strings and `010` is decimal 10. `1:20` is
+a string, not the sexagesimal 80 of YAML 1.1. Duplicate mapping keys are errors.
 """
 
 from __future__ import annotations

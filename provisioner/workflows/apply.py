@@ -150,7 +150,7 @@ def _prepare_zone(
     current = backend.read()
     current_serial = _serial_of(current)
     # A server that increments the serial on each UPDATE (rfc2136, unless provisioner signs)
-    # owns it, so its serial says nothing about provisioner's content.
+    # owns it, so its serial tells nothing about provisioner's content.
     if getattr(backend, "server_owns_serial", False):
         current_serial = None
     previous_state = store.zone_state(zone_spec.name)
@@ -255,7 +255,7 @@ def _owned_rrsigs(owned: set, *zones: ZoneData | None) -> set:
 
 
 def _algorithm_warnings(zone_spec: ZoneSpec, keys: list[ZoneKey], store: LocalStore) -> list[str]:
-    """Warn when the spec asks for an algorithm that no signing key of the zone has."""
+    """Warn when the spec sets an algorithm that no signing key of the zone has."""
     wanted = zone_spec.dnssec.algorithm
     if not keys or any(k.key.algorithm == wanted and k.sign for k in keys):
         return []

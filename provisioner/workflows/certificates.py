@@ -185,7 +185,7 @@ class CertificateManager:
     def _warn_key_type(
         self, purpose: str, owner: str, source: CertificateSource, key: object
     ) -> None:
-        """Warn when the spec asks for another key type than the key in force.
+        """Warn when the spec sets another key type than the key in force.
 
         The key changes only through a rollover, so that the new key's record is published
         before the MTA or the mail client uses it.
@@ -302,7 +302,7 @@ class CertificateManager:
             return held[0]
         if held is not None and _spki(held[0].certificate) != _spki(material.certificate):
             # Swapping the record now would fail every DANE client that has the old record
-            # cached; the emergency rollover publishes the new one beside the old instead.
+            # cached. The emergency rollover publishes the new one beside the old instead.
             record = "TLSA" if purpose == "server" else "SMIMEA"
             self.warnings.append(
                 f"EMERGENCY: the imported certificate of {owner} "
