@@ -45,3 +45,14 @@ def test_child_ds_lands_in_parent() -> None:
     zones = build_zones(spec, BuildInputs(child_ds={"child.example.org.": ds}), {})
     assert zones["example.org."].get("child.example.org.", "DS") == ds
     assert zones["child.example.org."].get("child.example.org.", "DS") is None
+
+
+def test_name_text_matches_dnspython() -> None:
+    import dns.name
+
+    from provisioner.zone.model import name_text
+
+    for text in ("example.com.", "*.a.example.", "_25._tcp.mx.example.", "a\\ b.example.",
+                 "a\\.b.example.", ".", "x\\200.example.", "a(b.example.", "A-b.Example."):
+        name = dns.name.from_text(text)
+        assert name_text(name) == name.to_text(), text
