@@ -92,8 +92,11 @@ def check_command(
         bool, typer.Option("--only-problems", help="Show only warnings and failures in the table.")
     ] = False,
 ) -> None:
-    """Verify what is served: DNSSEC chain, denial proofs, RRSIG expiry, SOA serials, STARTTLS
-    and TLSA on every MX address, SMIMEA; exit 1 when anything fails."""
+    """Verify what is served, end to end; exit 1 when anything fails.
+
+    Checks the DNSSEC chain, denial proofs, RRSIG expiry, SOA serials, STARTTLS and TLSA on
+    every MX address, and SMIMEA.
+    """
     from provisioner.check.spec_targets import build_targets
 
     server = parse_resolver(resolver)
