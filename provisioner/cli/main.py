@@ -78,7 +78,7 @@ def plan(
         bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes.")
     ] = False,
 ) -> None:
-    """Show what apply would change, per zone and RRset; changes nothing."""
+    """Show what apply would change, per zone and RRset; issues and publishes nothing."""
     from provisioner.workflows import apply as workflow
 
     def run() -> workflow.RunResult:
