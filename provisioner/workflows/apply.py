@@ -109,6 +109,11 @@ def _run(
 
     prepared.sort(key=lambda z: [zone.name for zone in spec.zones].index(z.spec.name))
     warnings = list(inputs.warnings) + certificates.warnings
+    if dry_run and certificates.issued:
+        warnings.append(
+            "certificates to issue get new keys at apply, so the TLSA and SMIMEA values shown "
+            "for them are placeholders"
+        )
     for zone in prepared:
         warnings += zone.plan.warnings
 
@@ -165,6 +170,7 @@ def _prepare_zone(
         serial = current_serial if current_serial is not None else initial_serial(now)
 
     signs = zone_spec.dnssec.signer == "provisioner"
+    new_keys = signs and dry_run and not store.keys(purpose="dnssec", owner=zone_spec.name)
     keys = ensure_zone_keys(store, zone_spec, clock, dry_run=dry_run) if signs else []
     if signs:
         _check_served_keys(zone_spec, current, keys, store)
@@ -221,6 +227,11 @@ def _prepare_zone(
         digest = _digest(desired)
         plan = make_plan()
     plan.warnings.extend(algorithm_warnings)
+    if new_keys:
+        plan.warnings.append(
+            f"zone {zone_spec.name} has no DNSSEC keys yet: apply generates them, so the "
+            "DNSKEY, DS and RRSIG values shown are placeholders"
+        )
     backend.check_plan(plan, desired)
     return PreparedZone(zone_spec, backend, desired, plan, digest, keys, served=current)
 

@@ -365,6 +365,7 @@ class CertificateManager:
         )
         held = HeldCertificate(record, certificate, chain)
         if self.dry_run:
+            self.issued.append(f"{purpose} {owner}" + (" (imported)" if label == "import" else ""))
             return held
 
         if key is not None and self.store.key(key_id) is None:
@@ -378,7 +379,7 @@ class CertificateManager:
             )
         pem = certificate_to_pem(certificate) + certificates_to_pem(chain)
         self.store.save_certificate(record, pem)
-        self.issued.append(f"{purpose} {owner}")
+        self.issued.append(f"{purpose} {owner}" + (" (imported)" if label == "import" else ""))
         return held
 
     def _source_label_for(self, purpose: str, owner: str) -> str:
