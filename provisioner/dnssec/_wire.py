@@ -11,17 +11,22 @@ import base64
 import hashlib
 import struct
 import zlib
+from collections.abc import Iterator
+from typing import Any
 
 import dns.dnssectypes
 import dns.immutable
 import dns.name
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
 import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.util
+import dns.rrset
+import dns.set
 import dns.wire
 
 RdataType = dns.rdatatype.RdataType
@@ -184,7 +189,6 @@ def signing_input(
 def new_rrsig(
     header: bytes,
     signer: dns.name.Name,
-    signer_wire: bytes,
     signature: bytes,
     shared: dict[int, int] | None = None,
 ) -> RRSIG:
@@ -211,7 +215,6 @@ def new_rrsig(
     setattr_(rdata, "key_tag", fields[6])
     setattr_(rdata, "signer", signer)
     setattr_(rdata, "signature", signature)
-    setattr_(rdata, "_hash", hash(header + signer_wire + signature))
     return rdata
 
 
@@ -264,11 +267,11 @@ def name_wire(name: dns.name.Name) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in name.labels)
 
 
-# The signer builds RRSIG, NSEC and NSEC3 rdata in bulk. These subclasses carry their canonical
-# wire form, computed by the signer, so that hashing and comparing them (which dnspython does by
-# rendering the wire form each time) costs nothing. They behave as their dnspython base classes
-# otherwise. replace() returns a plain base-class instance, because a cached wire form would be
-# wrong for the changed rdata.
+# The signer builds RRSIG, NSEC and NSEC3 rdata in bulk. SignerNSEC and SignerNSEC3 carry their
+# canonical wire form, computed by the signer, so that hashing and comparing them (which dnspython
+# does by rendering the wire form each time) costs nothing. SignerRRSIG hashes its fields
+# directly. They behave as their dnspython base classes otherwise. replace() returns a plain
+# base-class instance, because a cached wire form would be wrong for the changed rdata.
 
 
 class _CachedWire:
@@ -290,12 +293,18 @@ class _CachedWire:
 
 
 class SignerRRSIG(RRSIG):
-    """An RRSIG that stores its hash; a million of them would not afford their wire form."""
+    """An RRSIG that hashes its fields directly instead of rendering itself as dnspython does.
 
-    __slots__ = ["_hash"]
+    It stores neither its hash nor its wire form, because a signed zone contains one RRSIG per
+    RRset and is hashed rarely (SignerRRset keeps one RR without a dictionary).
+    """
 
     def __hash__(self) -> int:
-        return self._hash
+        header = rrsig_header(
+            self.type_covered, self.algorithm, self.labels, self.original_ttl, self.expiration,
+            self.inception, self.key_tag,
+        )
+        return hash(header + canonical_wire(self.signer) + self.signature)
 
     def __eq__(self, other: object) -> bool:
         return super().__eq__(other)
@@ -358,3 +367,189 @@ def new_nsec3(
     )
     setattr_(rdata, "_wire", wire)
     return rdata
+
+
+# The slot of dns.set.Set that stores its dictionary of items. SignerRRset uses it directly.
+_SET_ITEMS = dns.set.Set.items  # type: ignore[misc]
+
+
+class SignerRRset(dns.rrset.RRset):
+    """An RRset of one RR that creates its dictionary of RRs only when code uses ``items``.
+
+    A signed zone has about three RRsets of one RR per owner name (two RRSIG and one NSEC or
+    NSEC3). dnspython gives each a dictionary of about 220 bytes, so these RRsets store the RR
+    in the ``_rdata`` slot instead (subclasses store a compact form and override ``_one``).
+    Iterating, indexing, len() and == read the slot. Any other use of ``items``, including
+    every change of the RRset, creates the dictionary first, and the RRset then behaves as a
+    plain RRset. Copies are plain RRsets.
+    """
+
+    __slots__ = ["_rdata"]
+    _clone_class = dns.rrset.RRset
+    _rdata: Any
+
+    @property  # type: ignore[override]
+    def items(self) -> dict[dns.rdata.Rdata, None]:
+        try:
+            return _SET_ITEMS.__get__(self, SignerRRset)  # type: ignore[no-any-return]
+        except AttributeError:
+            items = {self._one(): None}
+            _SET_ITEMS.__set__(self, items)
+            return items
+
+    @items.setter
+    def items(self, value: dict[dns.rdata.Rdata, None]) -> None:
+        _SET_ITEMS.__set__(self, value)
+
+    def _rdatas(self) -> dict[dns.rdata.Rdata, None] | tuple[dns.rdata.Rdata]:
+        """Return the dictionary of RRs if it exists, else a tuple of the one RR."""
+        try:
+            return _SET_ITEMS.__get__(self, SignerRRset)  # type: ignore[no-any-return]
+        except AttributeError:
+            return (self._one(),)
+
+    def _one(self) -> dns.rdata.Rdata:
+        return self._rdata  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[dns.rdata.Rdata]:
+        return iter(self._rdatas())
+
+    def __len__(self) -> int:
+        return len(self._rdatas())
+
+    def __getitem__(self, index: int | slice) -> object:
+        rdatas = self._rdatas()
+        if isinstance(rdatas, dict):
+            return super().__getitem__(index)
+        # A list, so that a slice returns a list as dns.set.Set does.
+        return list(rdatas)[index]
+
+    def __eq__(self, other: object) -> bool:
+        # The checks of dns.rrset.RRset.__eq__ and dns.rdataset.Rdataset.__eq__, then the RRs
+        # as a set, without creating dictionaries.
+        if isinstance(other, dns.rrset.RRset):
+            if self.name != other.name:
+                return False
+        elif not isinstance(other, dns.rdataset.Rdataset):
+            return False
+        if (
+            self.rdclass != other.rdclass
+            or self.rdtype != other.rdtype
+            or self.covers != other.covers
+        ):
+            return False
+        mine = self._rdatas()
+        theirs = other._rdatas() if isinstance(other, SignerRRset) else other.items
+        if len(mine) != len(theirs):
+            return False
+        return all(rdata in theirs for rdata in mine)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class SignerRRSIGset(SignerRRset):
+    """A SignerRRset of one RRSIG, stored as its packed fixed fields and signature.
+
+    That takes about 120 bytes, where the rdata object would take about 300, so each read
+    builds a new SignerRRSIG (equal, but not the same object) until ``items`` is created.
+    """
+
+    __slots__ = ["_signer"]
+    _signer: dns.name.Name
+
+    def _one(self) -> dns.rdata.Rdata:
+        packed: bytes = self._rdata
+        size = _RRSIG_HEADER.size
+        return new_rrsig(packed[:size], self._signer, packed[size:])
+
+
+def new_rrsig_rrset(
+    owner: dns.name.Name,
+    covers: RdataType,
+    ttl: int,
+    header: bytes,
+    signer: dns.name.Name,
+    signature: bytes,
+) -> SignerRRSIGset:
+    """Build a SignerRRSIGset of one RRSIG from its packed fixed fields (see new_rrsig)."""
+    rrset = object.__new__(SignerRRSIGset)
+    rrset.name = owner
+    rrset.deleting = None
+    rrset.rdclass = _IN
+    rrset.rdtype = RdataType.RRSIG
+    rrset.covers = covers
+    rrset.ttl = ttl
+    rrset._rdata = header + signature
+    rrset._signer = signer
+    return rrset
+
+
+class SignerNSECset(SignerRRset):
+    """A SignerRRset of one NSEC, stored as its next name and its shared type bitmap.
+
+    Each read builds a new SignerNSEC (equal, but not the same object) until ``items`` is
+    created, which saves about 200 bytes per owner name.
+    """
+
+    __slots__ = ["_bitmap"]
+    _bitmap: tuple[dns.rdtypes.util.Bitmap, bytes]
+
+    def _one(self) -> dns.rdata.Rdata:
+        bitmap, windows_wire = self._bitmap
+        return new_nsec(self._rdata, bitmap, windows_wire)
+
+
+class SignerNSEC3set(SignerRRset):
+    """A SignerRRset of one NSEC3, stored as its next hashed owner and shared fields.
+
+    ``_fields`` is (flags, iterations, salt, bitmap, bitmap wire form), one tuple for all
+    NSEC3 records with the same types. Each read builds a new SignerNSEC3 until ``items`` is
+    created.
+    """
+
+    __slots__ = ["_fields"]
+    _fields: tuple[int, int, bytes, dns.rdtypes.util.Bitmap, bytes]
+
+    def _one(self) -> dns.rdata.Rdata:
+        flags, iterations, salt, bitmap, windows_wire = self._fields
+        return new_nsec3(flags, iterations, salt, self._rdata, bitmap, windows_wire)
+
+
+def new_nsec_rrset(
+    owner: dns.name.Name,
+    ttl: int,
+    following: dns.name.Name,
+    bitmap: tuple[dns.rdtypes.util.Bitmap, bytes],
+) -> SignerNSECset:
+    """Build a SignerNSECset; ``bitmap`` is an entry of BitmapCache.get."""
+    rrset = object.__new__(SignerNSECset)
+    _set_header(rrset, owner, RdataType.NSEC, ttl)
+    rrset._rdata = following
+    rrset._bitmap = bitmap
+    return rrset
+
+
+def new_nsec3_rrset(
+    owner: dns.name.Name,
+    ttl: int,
+    following: bytes,
+    fields: tuple[int, int, bytes, dns.rdtypes.util.Bitmap, bytes],
+) -> SignerNSEC3set:
+    """Build a SignerNSEC3set; see SignerNSEC3set for ``fields``."""
+    rrset = object.__new__(SignerNSEC3set)
+    _set_header(rrset, owner, RdataType.NSEC3, ttl)
+    rrset._rdata = following
+    rrset._fields = fields
+    return rrset
+
+
+def _set_header(rrset: SignerRRset, owner: dns.name.Name, rdtype: RdataType, ttl: int) -> None:
+    rrset.name = owner
+    rrset.deleting = None
+    rrset.rdclass = _IN
+    rrset.rdtype = rdtype
+    rrset.covers = RdataType.TYPE0
+    rrset.ttl = ttl

@@ -32,6 +32,11 @@ cryptography directly. When a pass has more than one batch of jobs (2,000 RRsets
 can be exported as PEM (``parallel_safe``), worker processes sign batches of compact jobs
 (owner, type, TTL, canonical rdata) and return only the signatures.
 
+Memory: the RRSIG, NSEC and NSEC3 RRsets of one RR that the signer makes are _wire.SignerRRset
+subclasses, which keep the RR in compact form and build its rdata on each read. They behave as
+dnspython RRsets and create the usual dictionary of RRs when code uses ``items``, which every
+change does.
+
 Worker processes come from multiprocessing's fork server, which imports the program's main
 module the way the "spawn" start method does: a script that signs large zones must keep its
 top-level code under ``if __name__ == "__main__":``.
@@ -68,9 +73,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC3PARAM
 import dns.rrset
+from dns.rdtypes.util import Bitmap
 
 from provisioner.clock import epoch
-from provisioner.dnssec import _wire
+from provisioner.dnssec import _wire, _workers
 from provisioner.dnssec._wire import CanonicalKey
 from provisioner.dnssec._workers import JobTuple, init_worker, sign_in_worker, sign_job_tuples
 from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset
@@ -364,6 +370,7 @@ class ZoneSigner:
         out: dict[RRsetKey, RRset] = {param_key: param}
         bitmaps = _wire.BitmapCache(RdataType.NSEC3)
         flags = 1 if params.opt_out else 0
+        shared_fields: dict[frozenset[int], tuple[int, int, bytes, Bitmap, bytes]] = {}
         count = len(hashes)
         origin_labels = origin.labels
         for position, digest in enumerate(hashes):
@@ -375,16 +382,14 @@ class ZoneSigner:
                 )
             else:
                 bitmap_types = frozenset()
-            bitmap, windows_wire = bitmaps.get(bitmap_types)
-            rdata = _wire.new_nsec3(
-                flags, params.iterations, salt, hashes[(position + 1) % count], bitmap,
-                windows_wire,
-            )
+            fields = shared_fields.get(bitmap_types)
+            if fields is None:
+                fields = (flags, params.iterations, salt, *bitmaps.get(bitmap_types))
+                shared_fields[bitmap_types] = fields
             owner = _wire.HashedName((_wire.nsec3_label(digest), *origin_labels))
-            rrset = RRset(owner, _IN, RdataType.NSEC3)
-            rrset.ttl = negative_ttl
-            rrset.items[rdata] = None
-            out[(owner, RdataType.NSEC3, NONE)] = rrset
+            out[(owner, RdataType.NSEC3, NONE)] = _wire.new_nsec3_rrset(
+                owner, negative_ttl, hashes[(position + 1) % count], fields
+            )
         return out
 
     # ----------------------------------------------------------------------------------
@@ -420,7 +425,8 @@ class ZoneSigner:
         unsigned = dict(state.unsigned)
         out = dict(previous.zone.rrsets)
         names = state.names
-        types = dict(state.types)
+        # Copied only when a change adds or removes a type at some name.
+        types = state.types
         chain = state.chain
         to_sign: list[tuple[dns.name.Name, RRset]] = []
         touched: set[CanonicalKey] = set()
@@ -434,13 +440,16 @@ class ZoneSigner:
                 unsigned.pop(key, None)
                 out.pop((name, rdtype, NONE), None)
                 out.pop((name, RdataType.RRSIG, rdtype), None)
-                types[name_key] = old_types - {rdtype}
+                new_types = old_types - {rdtype}
             else:
                 unsigned[key] = new
                 out[(name, rdtype, NONE)] = new
                 to_sign.append((name, new))
-                types[name_key] = old_types | {rdtype}
-            if types[name_key] != old_types:
+                new_types = old_types | {rdtype}
+            if new_types != old_types:
+                if types is state.types:
+                    types = dict(types)
+                types[name_key] = new_types
                 touched.add(name_key)
 
         if touched:
@@ -608,14 +617,24 @@ class ZoneSigner:
         for signatures in self._run_jobs(batches(), signer_wire, inception):
             owner, rrset, kept, job = pending.popleft()
             _owner_wire, rdtype, ttl, labels, expiration, _rdata, key_indexes = job
+            counts["refresh_due"] = min(counts["refresh_due"], expiration - policy.refresh)
+            if not kept and len(signatures) == 1:
+                # The common case (one new signature) skips building an RRSIG rdata object.
+                key = keys[key_indexes[0]]
+                header = _wire.rrsig_header(
+                    rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
+                )
+                out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _wire.new_rrsig_rrset(
+                    owner, RdataType(rdtype), rrset.ttl, header, origin, signatures[0]
+                )
+                continue
             sigs = list(kept)
             for index, signature in zip(key_indexes, signatures, strict=True):
                 key = keys[index]
                 header = _wire.rrsig_header(
                     rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
                 )
-                sigs.append(_wire.new_rrsig(header, origin, signer_wire, signature, shared))
-            counts["refresh_due"] = min(counts["refresh_due"], expiration - policy.refresh)
+                sigs.append(_wire.new_rrsig(header, origin, signature, shared))
             out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _rrsig_rrset(owner, rrset, sigs)
         return counts["refresh_due"], counts["made"], counts["reused"]
 
@@ -650,6 +669,10 @@ class ZoneSigner:
             signer_wire, inception,
         )
         context = multiprocessing.get_context("forkserver")
+        # The fork server imports the worker module once, so the workers forked from it share
+        # those pages instead of each importing dnspython and cryptography. This has an effect
+        # only before the process's fork server starts, and it applies to every forkserver pool.
+        context.set_forkserver_preload(["__main__", _workers.__name__])
         stream = itertools.chain([first, second], batches)
         try:
             pool = context.Pool(self.processes, initializer=init_worker, initargs=initargs)
@@ -775,7 +798,15 @@ def _changed_keys(old: dict[RRsetKey, RRset], new: dict[RRsetKey, RRset]) -> lis
 
 
 def _rrsig_rrset(owner: dns.name.Name, rrset: RRset, sigs: list[_wire.RRSIG]) -> RRset:
-    out = RRset(owner, _IN, RdataType.RRSIG, RdataType(rrset.rdtype))
+    covers = RdataType(rrset.rdtype)
+    if len(sigs) == 1:
+        sig = sigs[0]
+        header = _wire.rrsig_header(
+            sig.type_covered, sig.algorithm, sig.labels, sig.original_ttl, sig.expiration,
+            sig.inception, sig.key_tag,
+        )
+        return _wire.new_rrsig_rrset(owner, covers, rrset.ttl, header, sig.signer, sig.signature)
+    out = RRset(owner, _IN, RdataType.RRSIG, covers)
     out.ttl = rrset.ttl
     for sig in sigs:
         out.items[sig] = None
@@ -818,11 +849,8 @@ def _nsec_rrset(
     ttl: int,
 ) -> RRset:
     name = names[name_key]
-    bitmap, windows_wire = bitmaps.get(_nsec_types(name_key in cuts, types[name_key]))
-    rrset = RRset(name, _IN, RdataType.NSEC)
-    rrset.ttl = ttl
-    rrset.items[_wire.new_nsec(names[following_key], bitmap, windows_wire)] = None
-    return rrset
+    bitmap = bitmaps.get(_nsec_types(name_key in cuts, types[name_key]))
+    return _wire.new_nsec_rrset(name, ttl, names[following_key], bitmap)
 
 
 def sign_zone(
