@@ -55,7 +55,8 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
-        positioned = [_position(filename, document, item) for item in error.errors()]
+        items = _without_union_noise(error.errors())
+        positioned = [_position(filename, document, item) for item in items]
         spec, index_maps = _partial_spec(data, error)
     else:
         index_maps = {}
@@ -73,6 +74,23 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
         raise SpecError(positioned)
     assert spec is not None
     return spec
+
+
+def _without_union_noise(items: list[Any]) -> list[Any]:
+    """Drop the error of a union's plain-string branch when another branch explains more.
+
+    For a field such as ``nameservers: [name | {name, addresses}]`` pydantic reports both
+    branches; "Input should be a valid string" only distracts from the mapping's real error.
+    """
+    kept = []
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "string_type" and loc and loc[-1] == "str":
+            prefix = loc[:-1]
+            if any(tuple(o["loc"])[: len(prefix)] == prefix and o is not item for o in items):
+                continue
+        kept.append(item)
+    return kept
 
 
 def _load_fast(text: str, filename: str) -> Spec | None:

@@ -41,6 +41,8 @@ CertificateLifetime = Annotated[Duration, Field(gt=0, le=100 * 366 * 86400)]
 def _ip_addresses(value: list[str]) -> list[str]:
     for address in value:
         try:
+            if "%" in address:
+                raise ValueError(address)  # a scope id has no place in an A or AAAA record
             ipaddress.ip_address(address)
         except ValueError:
             raise ValueError(
@@ -517,6 +519,17 @@ class UserSpec(Model):
                 "(RFC 5321, section 4.5.3.1.1)"
             )
         return f"{local}@{absolute_name(domain, field='domain').rstrip('.')}"
+
+    @model_validator(mode="after")
+    def _issuable(self) -> UserSpec:
+        local = self.address.rpartition("@")[0]
+        if not local.isascii() and self.certificate.import_ is None:
+            raise ValueError(
+                f"the local part of {self.address} is not ASCII: its certificate would need an "
+                "SmtpUTF8Mailbox name (RFC 8398), which provisioner does not issue; import the "
+                "certificate instead"
+            )
+        return self
 
     @property
     def domain(self) -> str:

@@ -102,6 +102,12 @@ def _owner_types(spec: Spec, zone: ZoneSpec) -> dict[dns.name.Name, set[str]]:
     """Return the record types at each owner name of ``zone``, literal and generated."""
     origin = dns.name.from_text(zone.name)
     types: dict[dns.name.Name, set[str]] = {origin: {"SOA", "NS"}}
+    for nameserver in zone.nameservers:
+        if isinstance(nameserver, str) or not nameserver.addresses:
+            continue
+        name = dns.name.from_text(absolute_name(nameserver.name))
+        if name.is_subdomain(origin):
+            types.setdefault(name, set()).add("A")
     for record in zone.records:
         try:
             owner = dns.name.from_text(record.name, origin)

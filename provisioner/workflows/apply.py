@@ -85,6 +85,7 @@ def _run(
     spec: Spec, store: LocalStore, clock: Clock, *, dry_run: bool, progress: Progress | None
 ) -> RunResult:
     say = progress or (lambda message: None)
+    _check_keyless_zones(spec, store)
     certificates = CertificateManager(spec, store, clock, dry_run=dry_run)
     inputs = BuildInputs()
 
@@ -280,6 +281,21 @@ def _algorithm_warnings(zone_spec: ZoneSpec, keys: list[ZoneKey], store: LocalSt
     ]
 
 
+def _check_keyless_zones(spec: Spec, store: LocalStore) -> None:
+    """Reject the run, before anything is issued, for a served signed zone without keys here.
+
+    A zone that the store holds no key for but that is served signed means the store is the
+    wrong one (--state) or was lost.
+    """
+    for zone_spec in spec.zones:
+        if zone_spec.dnssec.signer != "provisioner":
+            continue
+        if store.keys(purpose="dnssec", owner=zone_spec.name):
+            continue
+        current = make_backend(spec, zone_spec, store).read()
+        _check_served_keys(zone_spec, current, [], store)
+
+
 def _check_served_keys(
     zone_spec: ZoneSpec, current: ZoneData | None, keys: list[ZoneKey], store: LocalStore
 ) -> None:
@@ -335,7 +351,7 @@ def _ds_for_parent(zone: PreparedZone, *, dry_run: bool = False) -> dns.rrset.RR
         return _ds_from_server(zone)
     if zone.spec.dnssec.signer != "provisioner":
         return None
-    ds_keys = [k.key for k in zone.keys if k.ds]
+    ds_keys = [k.key for k in zone.keys if k.ds and k.is_ksk]
     if not ds_keys:
         raise DnssecError(f"zone {zone.spec.name} has no key marked for the parent's DS RRset")
     return ds_rrset(zone.spec.name, ds_keys, zone.spec.dnssec.ds_digests, zone.spec.dnssec.ds_ttl)

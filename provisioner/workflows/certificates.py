@@ -197,8 +197,8 @@ class CertificateManager:
             return
         option = f"--mx {owner.rstrip('.')}" if purpose == "server" else f"--user {owner}"
         self.warnings.append(
-            f"the {purpose} certificate of {owner} has a {held_type} key but the spec asks "
-            f"for {source.key_type}; the key changes only through a rollover: run "
+            f"the {purpose} certificate of {owner} has a key of type {held_type} but the spec "
+            f"sets {source.key_type}; the key changes only through a rollover: run "
             f"'provisioner rollover start SPEC {option}'"
         )
 

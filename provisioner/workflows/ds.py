@@ -76,7 +76,7 @@ def ds_records(spec: Spec, store: LocalStore, zone: str, digests: list[int] | No
             f"zone {zone_spec.name} is not signed (signer: {zone_spec.dnssec.signer})",
             hint="set dnssec.signer to provisioner, server or route53 to sign it",
         )
-    keys = [k.key for k in load_zone_keys(store, zone_spec.name) if k.ds]
+    keys = [k.key for k in load_zone_keys(store, zone_spec.name) if k.ds and k.is_ksk]
     if not keys:
         raise DnssecError(
             f"zone {zone_spec.name} has no keys yet", hint="run 'provisioner apply' first"

@@ -645,7 +645,7 @@ class RolloverEngine:
     def expected_ds(self, zone: ZoneSpec) -> dns.rrset.RRset:
         from provisioner.workflows.zonekeys import load_zone_keys
 
-        keys = [k.key for k in load_zone_keys(self.store, zone.name) if k.ds]
+        keys = [k.key for k in load_zone_keys(self.store, zone.name) if k.ds and k.is_ksk]
         return ds_rrset(zone.name, keys, zone.dnssec.ds_digests, zone.dnssec.ds_ttl)
 
     # --- abort --------------------------------------------------------------------------------

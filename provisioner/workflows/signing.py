@@ -19,21 +19,23 @@ def sign_and_verify(
 ) -> ZoneData:
     """Return the signed zone; raise DnssecError naming the RRset when it does not validate."""
     from provisioner.dnssec.signer import KeyAssignment, KeyRole, sign_zone
-
-    try:
-        from provisioner.dnssec.verify import verify_zone
-    except ImportError:  # TODO: remove once the verifier lands
-        verify_zone = None
+    from provisioner.dnssec.verify import verify_zone
 
     check_keys_usable(zone_spec.name, keys)
     uses = [
+        # Only a KSK or CSK goes into the CDS and DS RRsets: a ZSK flagged for the parent by an
+        # algorithm rollover would give the parent a DS that matches no SEP key.
         KeyAssignment(
-            key=k.key, role=KeyRole(k.role), published=k.publish, active=k.sign, in_cds=k.ds
+            key=k.key,
+            role=KeyRole(k.role),
+            published=k.publish,
+            active=k.sign,
+            in_cds=k.ds and k.is_ksk,
         )
         for k in keys
     ]
     signed = sign_zone(unsigned, uses, zone_spec.dnssec, now, previous=previous)
-    problems = verify_zone(signed, now) if verify_zone else []
+    problems = verify_zone(signed, now)
     if problems:
         listed = "; ".join(str(problem) for problem in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""

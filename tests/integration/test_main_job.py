@@ -213,6 +213,9 @@ def test_other_state_store_is_rejected(applied: Path, cli, tmp_path: Path) -> No
     certificate = (applied / "out" / "certs" / "mx1.example.com" / "cert.pem").read_bytes()
     result = cli("--state", tmp_path / "other-state", "apply", spec)
     assert result.returncode == 1
+    assert not (tmp_path / "other-state" / "keys").exists() or not any(
+        (tmp_path / "other-state" / "keys").iterdir()
+    )
     assert "does not hold" in result.stderr
     assert "--state" in result.stderr
     assert (applied / "out" / "zones" / "example.com.zone").read_bytes() == before
@@ -281,7 +284,7 @@ def test_spec_changes_needing_rollover_warn(applied: Path, cli) -> None:  # type
     assert result.returncode == 0, result.stdout + result.stderr
     assert "asks for 15" in result.stderr
     assert "rollover run" in result.stderr
-    assert "asks for rsa-2048" in result.stderr
+    assert "sets rsa-2048" in result.stderr
     assert "rollover start SPEC --mx mx1.example.com" in result.stderr
 
 
