@@ -1,0 +1,69 @@
+"""The signer's compact RRSIG, NSEC and NSEC3 RRsets behave as plain dnspython RRsets."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import pickle
+
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from provisioner.dnssec._wire import SignerRRset
+from provisioner.dnssec.keys import generate_key
+from provisioner.dnssec.policy import DnssecPolicy
+from provisioner.dnssec.signer import KeyAssignment, KeyRole, sign_zone
+from provisioner.zone.model import ZoneData
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def _signed(denial: str) -> ZoneData:
+    zone = ZoneData("example.org.")
+    zone.add(
+        dns.rrset.from_text(
+            "example.org.", 300, "IN", "SOA", "ns1.example.org. h.example.org. 1 2 3 4 5"
+        )
+    )
+    zone.add(dns.rrset.from_text("example.org.", 300, "IN", "NS", "ns1.example.org."))
+    zone.add(dns.rrset.from_text("ns1.example.org.", 300, "IN", "A", "127.0.0.1"))
+    zone.add(dns.rrset.from_text("www.example.org.", 300, "IN", "A", "127.0.0.2"))
+    keys = [
+        KeyAssignment(generate_key(13, 257), KeyRole.KSK),
+        KeyAssignment(generate_key(13, 256), KeyRole.ZSK),
+    ]
+    return sign_zone(zone, keys, DnssecPolicy(denial=denial), NOW)
+
+
+@pytest.mark.parametrize("denial", ["nsec", "nsec3"])
+def test_compact_rrsets_equal_plain_copies(denial: str) -> None:
+    signed = _signed(denial)
+    compact = [r for r in signed.rrsets.values() if isinstance(r, SignerRRset)]
+    assert compact
+    for rrset in compact:
+        plain = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
+        plain.update(rrset)
+        plain.update_ttl(rrset.ttl)
+        assert rrset == plain
+        assert plain == rrset
+        assert len(rrset) == len(plain)
+        assert [r.to_text() for r in rrset] == [r.to_text() for r in plain]
+        assert copy.copy(rrset) == plain
+        assert pickle.loads(pickle.dumps(rrset)) == plain
+
+
+def test_compact_rrset_mutation_and_round_trip() -> None:
+    signed = _signed("nsec")
+    key = next(
+        k
+        for k, r in signed.rrsets.items()
+        if isinstance(r, SignerRRset) and k[1] == dns.rdatatype.RRSIG
+    )
+    rrset = signed.rrsets[key]
+    extra = dns.rrset.from_text(rrset.name, rrset.ttl, "IN", "TXT", "x")
+    before = len(rrset)
+    rrset.update(dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers))
+    assert len(rrset) == before
+    assert extra.name == rrset.name
+    assert ZoneData.from_text(signed.to_text(), "example.org.") == signed
