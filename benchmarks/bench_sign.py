@@ -198,19 +198,29 @@ def run_provisioner(users: int, denial: str, render: bool) -> None:
         started = time.perf_counter()
         signed.zone.to_text()
         write_seconds = time.perf_counter() - started
-    print(json.dumps({
-        "sign_seconds": sign_seconds,
-        "update_seconds": update_seconds,
-        "update_made": updated.made,
-        "write_seconds": write_seconds,
-        "signatures": signed.made,
-        "rss_after_sign_mib": rss_after_sign,
-    }))
+    print(
+        json.dumps(
+            {
+                "sign_seconds": sign_seconds,
+                "update_seconds": update_seconds,
+                "update_made": updated.made,
+                "write_seconds": write_seconds,
+                "signatures": signed.made,
+                "rss_after_sign_mib": rss_after_sign,
+            }
+        )
+    )
 
 
 def provisioner_command(users: int, denial: str, render: bool) -> list[str]:
-    return [sys.executable, os.path.abspath(__file__), "--child", str(users), denial,
-            "render" if render else "sign"]
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        str(users),
+        denial,
+        "render" if render else "sign",
+    ]
 
 
 def bind_command(work: Path, zone: Path, denial: str) -> list[str] | None:
@@ -220,15 +230,39 @@ def bind_command(work: Path, zone: Path, denial: str) -> list[str] | None:
     keys.mkdir(exist_ok=True)
     for extra in (["-f", "KSK"], []):
         subprocess.run(
-            ["dnssec-keygen", "-q", "-K", str(keys), "-a", "ECDSAP256SHA256", *extra,
-             "example.com"],
-            capture_output=True, text=True, check=True,
+            [
+                "dnssec-keygen",
+                "-q",
+                "-K",
+                str(keys),
+                "-a",
+                "ECDSAP256SHA256",
+                *extra,
+                "example.com",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
     nsec3 = ["-3", "-", "-H", "0"] if denial == "nsec3" else []
     # -S (smart signing) adds the DNSKEY RRset from the keys in -K.
     return [
-        "dnssec-signzone", "-q", "-S", "-o", "example.com", "-K", str(keys), "-s", "now-3600",
-        "-e", f"now+{VALIDITY}", "-j", "43200", *nsec3, "-f", str(work / "bind.signed"),
+        "dnssec-signzone",
+        "-q",
+        "-S",
+        "-o",
+        "example.com",
+        "-K",
+        str(keys),
+        "-s",
+        "now-3600",
+        "-e",
+        f"now+{VALIDITY}",
+        "-j",
+        "43200",
+        *nsec3,
+        "-f",
+        str(work / "bind.signed"),
         str(zone),
     ]
 
@@ -240,13 +274,24 @@ def ldns_command(work: Path, zone: Path, denial: str) -> list[str] | None:
     for extra in (["-k"], []):
         result = subprocess.run(
             ["ldns-keygen", "-a", "ECDSAP256SHA256", *extra, "example.com"],
-            cwd=work, capture_output=True, text=True, check=True,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         names.append(str(work / result.stdout.strip()))
     expiration = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=VALIDITY)
     nsec3 = ["-n", "-s", "", "-t", "0"] if denial == "nsec3" else []
-    return ["ldns-signzone", *nsec3, "-e", expiration.strftime("%Y%m%d%H%M%S"),
-            "-f", str(work / "ldns.signed"), str(zone), *names]
+    return [
+        "ldns-signzone",
+        *nsec3,
+        "-e",
+        expiration.strftime("%Y%m%d%H%M%S"),
+        "-f",
+        str(work / "ldns.signed"),
+        str(zone),
+        *names,
+    ]
 
 
 def knot_command(work: Path, zone: Path, denial: str) -> list[str] | None:
@@ -282,8 +327,12 @@ zone:
     dnssec-policy: bench
 """)
     # The first run creates the keys in the KASP database; time only the second, which signs.
-    subprocess.run(["kzonesign", "-c", str(config), "-o", str(storage / "warmup"), "example.com"],
-                   capture_output=True, text=True, check=False)
+    subprocess.run(
+        ["kzonesign", "-c", str(config), "-o", str(storage / "warmup"), "example.com"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     (storage / "out").mkdir(exist_ok=True)
     return ["kzonesign", "-c", str(config), "-o", str(storage / "out"), "example.com"]
 
@@ -301,8 +350,10 @@ def machine_description() -> str:
                 break
     with open("/proc/meminfo") as file:
         memory_kib = int(file.readline().split()[1])
-    return (f"{os.cpu_count()} CPUs ({model}), {memory_kib // 1024} MiB RAM, "
-            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {memory_kib // 1024} MiB RAM, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def versions() -> list[str]:
@@ -343,8 +394,11 @@ def bench(
             "write_seconds"
         ]
     rows.append({"signer": "provisioner", **result, **details})
-    for name, builder in (("dnssec-signzone", bind_command), ("ldns-signzone", ldns_command),
-                          ("kzonesign", knot_command)):
+    for name, builder in (
+        ("dnssec-signzone", bind_command),
+        ("ldns-signzone", ldns_command),
+        ("kzonesign", knot_command),
+    ):
         command = builder(work, zone, denial)
         if command is None:
             continue
@@ -359,28 +413,41 @@ def print_table(users: int, denial: str, rows: list[dict[str, object]]) -> None:
     for row in rows:
         seconds = float(row["sign_seconds"] if row is mine else row["seconds"])
         ratio = seconds / float(mine["sign_seconds"])
-        print(f"{row['signer']:<16} {seconds:>8.2f} {ratio:>7.2f} "
-              f"{float(row['peak_pss_mib']):>13.0f} {float(row['max_rss_mib']):>12.0f}")
-    print(f"provisioner process total (build zone, sign, update): {float(mine['seconds']):.2f} s, "
-          f"max RSS after signing {float(mine['rss_after_sign_mib']):.0f} MiB")
+        print(
+            f"{row['signer']:<16} {seconds:>8.2f} {ratio:>7.2f} "
+            f"{float(row['peak_pss_mib']):>13.0f} {float(row['max_rss_mib']):>12.0f}"
+        )
+    print(
+        f"provisioner process total (build zone, sign, update): {float(mine['seconds']):.2f} s, "
+        f"max RSS after signing {float(mine['rss_after_sign_mib']):.0f} MiB"
+    )
     if mine["write_seconds"] is not None:
         print(f"provisioner render with ZoneData.to_text(): {float(mine['write_seconds']):.2f} s")
-    print(f"provisioner incremental update after one user changed: "
-          f"{float(mine['update_seconds']) * 1000:.1f} ms, {mine['update_made']} signatures, "
-          f"full/incremental = {float(mine['sign_seconds']) / float(mine['update_seconds']):.0f}x")
+    print(
+        f"provisioner incremental update after one user changed: "
+        f"{float(mine['update_seconds']) * 1000:.1f} ms, {mine['update_made']} signatures, "
+        f"full/incremental = {float(mine['sign_seconds']) / float(mine['update_seconds']):.0f}x"
+    )
     print("time ratio: signer time / provisioner sign time (above 1: provisioner is faster)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", default="10000,100000",
-                        help="comma-separated zone sizes in SMIMEA users (default 10000,100000)")
+    parser.add_argument(
+        "--users",
+        default="10000,100000",
+        help="comma-separated zone sizes in SMIMEA users (default 10000,100000)",
+    )
     parser.add_argument("--million", action="store_true", help="also sign a 1,000,000-user zone")
     parser.add_argument("--denial", default="nsec,nsec3", help="nsec, nsec3 or both (default)")
-    parser.add_argument("--render", action="store_true",
-                        help="also time ZoneData.to_text() of the signed zone (a second run)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per signer; the fastest is reported (default 1)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="also time ZoneData.to_text() of the signed zone (a second run)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per signer; the fastest is reported (default 1)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:

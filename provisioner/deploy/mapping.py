@@ -129,9 +129,7 @@ def map_mtas(spec: Any, store: Any) -> list[MtaTarget]:
 
 def _zones_of_primary(spec: Any, primary: PrimaryDeploy) -> list[Any]:
     if primary.zones is None:
-        return [
-            zone for zone in spec.zones if zone.publish.backend in ("zonefile", "rfc2136")
-        ]
+        return [zone for zone in spec.zones if zone.publish.backend in ("zonefile", "rfc2136")]
     wanted = {name.rstrip(".").lower() + "." for name in primary.zones}
     zones = [zone for zone in spec.zones if zone.name in wanted]
     missing = wanted - {zone.name for zone in zones}

@@ -87,8 +87,7 @@ def key_file_text(key: TsigKey, server: str) -> str:
         )
     if server == "knot":
         return (
-            f"key:\n  - id: {key.name}\n    algorithm: {key.algorithm}\n"
-            f"    secret: {key.secret}\n"
+            f"key:\n  - id: {key.name}\n    algorithm: {key.algorithm}\n    secret: {key.secret}\n"
         )
     if server == "nsd":
         return (

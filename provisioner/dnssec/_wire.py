@@ -287,7 +287,9 @@ class _CachedWire:
     def replace(self, **kwargs: object) -> dns.rdata.Rdata:
         base = type(self).__mro__[2]
         plain = base.from_wire_parser(
-            self.rdclass, self.rdtype, dns.wire.Parser(self._wire)  # type: ignore[attr-defined]
+            self.rdclass,
+            self.rdtype,
+            dns.wire.Parser(self._wire),  # type: ignore[attr-defined]
         )
         return plain.replace(**kwargs)
 
@@ -301,8 +303,13 @@ class SignerRRSIG(RRSIG):
 
     def __hash__(self) -> int:
         header = rrsig_header(
-            self.type_covered, self.algorithm, self.labels, self.original_ttl, self.expiration,
-            self.inception, self.key_tag,
+            self.type_covered,
+            self.algorithm,
+            self.labels,
+            self.original_ttl,
+            self.expiration,
+            self.inception,
+            self.key_tag,
         )
         return hash(header + canonical_wire(self.signer) + self.signature)
 

@@ -29,8 +29,16 @@ def sign_job_tuples(
         for index in key_indexes:
             key = keys[index]
             data = _wire.signing_input(
-                owner_wire, rdtype, ttl, list(rdata_wires), key.algorithm, labels,
-                expiration, inception, key.key_tag, signer_wire,
+                owner_wire,
+                rdtype,
+                ttl,
+                list(rdata_wires),
+                key.algorithm,
+                labels,
+                expiration,
+                inception,
+                key.key_tag,
+                signer_wire,
             )
             signatures.append(key.sign(data))
         results.append(signatures)
@@ -48,5 +56,3 @@ def init_worker(
 
 def sign_in_worker(jobs: list[JobTuple]) -> list[list[bytes]]:
     return sign_job_tuples(jobs, _WORKER_KEYS, _WORKER_SIGNER_WIRE, _WORKER_INCEPTION)
-
-

@@ -255,8 +255,9 @@ def make_ds(origin: dns.name.Name | str, key: SigningKey | DNSKEY, digest_type: 
         )
     dnskey = _as_dnskey(key)
     digest = _DIGESTS[digest_type](origin.canonicalize().to_wire() + dnskey.to_wire()).digest()
-    return DS(dns.rdataclass.IN, dns.rdatatype.DS, key_tag(dnskey), dnskey.algorithm,
-              digest_type, digest)
+    return DS(
+        dns.rdataclass.IN, dns.rdatatype.DS, key_tag(dnskey), dnskey.algorithm, digest_type, digest
+    )
 
 
 def _ds_like_rrset(
@@ -311,8 +312,12 @@ def cdnskey_rrset(
         dnskey = _as_dnskey(key)
         rrset.add(
             dns.rdtypes.ANY.CDNSKEY.CDNSKEY(
-                dnskey.rdclass, dns.rdatatype.CDNSKEY, dnskey.flags, dnskey.protocol,
-                dnskey.algorithm, dnskey.key,
+                dnskey.rdclass,
+                dns.rdatatype.CDNSKEY,
+                dnskey.flags,
+                dnskey.protocol,
+                dnskey.algorithm,
+                dnskey.key,
             ),
             ttl,
         )

@@ -90,9 +90,7 @@ RdataType = dns.rdatatype.RdataType
 RRset = dns.rrset.RRset
 
 _IN = dns.rdataclass.IN
-_SIGNER_TYPES = frozenset(
-    {RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3, RdataType.NSEC3PARAM}
-)
+_SIGNER_TYPES = frozenset({RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3, RdataType.NSEC3PARAM})
 _KEYSET_TYPES = frozenset({RdataType.DNSKEY, RdataType.CDS, RdataType.CDNSKEY})
 _NS = RdataType.NS
 _DS = RdataType.DS
@@ -200,8 +198,15 @@ class ZoneSigner:
         self._data_signers = [i for i, a in enumerate(self.assignments) if a.signs_data]
         self._fingerprint = (
             tuple(
-                (a.key.algorithm, a.key.key_tag, a.key.flags, a.role, a.published, a.active,
-                 a.in_cds)
+                (
+                    a.key.algorithm,
+                    a.key.key_tag,
+                    a.key.flags,
+                    a.role,
+                    a.published,
+                    a.active,
+                    a.in_cds,
+                )
                 for a in self.assignments
             ),
             policy.model_dump_json(),
@@ -257,9 +262,7 @@ class ZoneSigner:
         prev_zone = previous.zone if isinstance(previous, SignedZone) else previous
         signed = ZoneData(origin)
         signed.rrsets = rrsets
-        refresh_due, made, reused = self._sign_rrsets(
-            origin, to_sign, rrsets, prev_zone, now_epoch
-        )
+        refresh_due, made, reused = self._sign_rrsets(origin, to_sign, rrsets, prev_zone, now_epoch)
         log.debug("signed %s: %d signatures made, %d reused", origin, made, reused)
         return SignedZone(signed, refresh_due, made, reused, state)
 
@@ -323,8 +326,13 @@ class ZoneSigner:
         count = len(chain)
         for position, name_key in enumerate(chain):
             rrset = _nsec_rrset(
-                layout.names, layout.types, layout.cuts, name_key, chain[(position + 1) % count],
-                bitmaps, negative_ttl,
+                layout.names,
+                layout.types,
+                layout.cuts,
+                name_key,
+                chain[(position + 1) % count],
+                bitmaps,
+                negative_ttl,
             )
             out[(rrset.name, RdataType.NSEC, NONE)] = rrset
         return out
@@ -377,7 +385,8 @@ class ZoneSigner:
             name_key = hashed[digest]
             if name_key in sources:
                 bitmap_types = _nsec3_types(
-                    name_key == (), name_key in layout.cuts,
+                    name_key == (),
+                    name_key in layout.cuts,
                     layout.types[name_key],
                 )
             else:
@@ -479,7 +488,12 @@ class ZoneSigner:
             for name_key in rebuild:
                 position = bisect.bisect_left(chain, name_key)
                 rrset = _nsec_rrset(
-                    names, types, cuts, name_key, chain[(position + 1) % count], bitmaps,
+                    names,
+                    types,
+                    cuts,
+                    name_key,
+                    chain[(position + 1) % count],
+                    bitmaps,
                     state.negative_ttl,
                 )
                 out[(rrset.name, RdataType.NSEC, NONE)] = rrset
@@ -588,10 +602,14 @@ class ZoneSigner:
                 wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
                 kept = kept_signatures(owner, rrset, wanted) if prev else []
                 counts["reused"] += len(kept)
-                missing = tuple(i for i in wanted if all(
-                    (keys[i].algorithm, keys[i].key_tag) != (sig.algorithm, sig.key_tag)
-                    for sig in kept
-                ))
+                missing = tuple(
+                    i
+                    for i in wanted
+                    if all(
+                        (keys[i].algorithm, keys[i].key_tag) != (sig.algorithm, sig.key_tag)
+                        for sig in kept
+                    )
+                )
                 if not missing:
                     out[(owner, RdataType.RRSIG, rdtype)] = _rrsig_rrset(owner, rrset, kept)
                     continue
@@ -601,8 +619,13 @@ class ZoneSigner:
                 )
                 rdata_wires = tuple(sorted({rdata.to_digestable(origin) for rdata in rrset}))
                 job = (
-                    owner_wire, int(rdtype), rrset.ttl, _wire.rrsig_labels(owner), expiration,
-                    rdata_wires, missing,
+                    owner_wire,
+                    int(rdtype),
+                    rrset.ttl,
+                    _wire.rrsig_labels(owner),
+                    expiration,
+                    rdata_wires,
+                    missing,
                 )
                 pending.append((owner, rrset, kept, job))
                 counts["made"] += len(missing)
@@ -665,8 +688,11 @@ class ZoneSigner:
         # (and count in their memory) this process's copy of the zone. Keys travel as PEM.
         pems = [key.to_pem() for key in self._keys]  # type: ignore[attr-defined]
         initargs = (
-            pems, [k.algorithm for k in self._keys], [k.flags for k in self._keys],
-            signer_wire, inception,
+            pems,
+            [k.algorithm for k in self._keys],
+            [k.flags for k in self._keys],
+            signer_wire,
+            inception,
         )
         context = multiprocessing.get_context("forkserver")
         # The fork server imports the worker module once, so the workers forked from it share
@@ -802,8 +828,13 @@ def _rrsig_rrset(owner: dns.name.Name, rrset: RRset, sigs: list[_wire.RRSIG]) ->
     if len(sigs) == 1:
         sig = sigs[0]
         header = _wire.rrsig_header(
-            sig.type_covered, sig.algorithm, sig.labels, sig.original_ttl, sig.expiration,
-            sig.inception, sig.key_tag,
+            sig.type_covered,
+            sig.algorithm,
+            sig.labels,
+            sig.original_ttl,
+            sig.expiration,
+            sig.inception,
+            sig.key_tag,
         )
         return _wire.new_rrsig_rrset(owner, covers, rrset.ttl, header, sig.signer, sig.signature)
     out = RRset(owner, _IN, RdataType.RRSIG, covers)
@@ -815,7 +846,6 @@ def _rrsig_rrset(owner: dns.name.Name, rrset: RRset, sigs: list[_wire.RRSIG]) ->
 
 def _key_wire(key: CanonicalKey, origin_wire: bytes) -> bytes:
     return b"".join(bytes((len(label),)) + label for label in reversed(key)) + origin_wire
-
 
 
 def _nsec_types(is_cut: bool, name_types: frozenset[RdataType]) -> frozenset[int]:

@@ -218,8 +218,13 @@ def _check_nsec(zone: ZoneData, authority: _Authority, ttl: int) -> list[Problem
             problems.append(Problem(key, f"next name is {rdata.next}, expected {following}"))
         expected = _expected_types(authority, name, nsec3=False)
         if _bitmap_types(rdata) != expected:
-            problems.append(Problem(key, f"type bitmap {_type_list(_bitmap_types(rdata))}, "
-                                         f"expected {_type_list(expected)}"))
+            problems.append(
+                Problem(
+                    key,
+                    f"type bitmap {_type_list(_bitmap_types(rdata))}, "
+                    f"expected {_type_list(expected)}",
+                )
+            )
         if nsec.ttl != ttl:
             problems.append(Problem(key, f"TTL {nsec.ttl}, expected min(SOA TTL, minimum) {ttl}"))
     owner_set = set(owners)
@@ -264,9 +269,14 @@ def _check_nsec3(zone: ZoneData, authority: _Authority, ttl: int) -> list[Proble
             problems.append(Problem(key, f"missing: no NSEC3 record for {name}"))
             continue
         if _bitmap_types(rrset[0]) != types:
-            problems.append(Problem(key, f"type bitmap of {name} is "
-                                         f"{_type_list(_bitmap_types(rrset[0]))}, expected "
-                                         f"{_type_list(types)}"))
+            problems.append(
+                Problem(
+                    key,
+                    f"type bitmap of {name} is "
+                    f"{_type_list(_bitmap_types(rrset[0]))}, expected "
+                    f"{_type_list(types)}",
+                )
+            )
         if rrset.ttl != ttl:
             problems.append(Problem(key, f"TTL {rrset.ttl}, expected min(SOA TTL, minimum) {ttl}"))
 

@@ -27,7 +27,11 @@ def _apply(spec: Path, fault_after: int | None) -> subprocess.CompletedProcess[s
         env["PROVISIONER_FAULT_AFTER"] = str(fault_after)
     return subprocess.run(
         [sys.executable, "-m", "provisioner", "-q", "apply", str(spec)],
-        cwd=spec.parent, capture_output=True, text=True, env=env, timeout=300,
+        cwd=spec.parent,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 

@@ -204,10 +204,15 @@ def test_tlsa_and_smimea_validate_then_fail_when_broken(
         response = running.resolve(owner, rdtype)
         assert response.rcode() == dns.rcode.NOERROR, response
         assert response.flags & dns.flags.AD, f"{owner} {rdtype} is not validated: {response}"
-        assert response.get_rrset(
-            response.answer, dns.name.from_text(owner), dns.rdataclass.IN,
-            dns.rdatatype.from_text(rdtype),
-        ) is not None
+        assert (
+            response.get_rrset(
+                response.answer,
+                dns.name.from_text(owner),
+                dns.rdataclass.IN,
+                dns.rdatatype.from_text(rdtype),
+            )
+            is not None
+        )
 
     # Break one bit of the TLSA signature; the resolver must then refuse the answer.
     key = (dns.name.from_text(TLSA_OWNER), dns.rdatatype.RRSIG, dns.rdatatype.TLSA)

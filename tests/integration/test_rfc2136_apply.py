@@ -339,9 +339,7 @@ def test_parent_gets_ds_of_signing_server(tmp_path: Path, server_type: str) -> N
         # 'provisioner ds' prints the DS of the server's keys, as the parent serves it.
         with LocalStore(spec.state_dir()) as store:
             printed = ds_records(spec, store, ZONE, None)
-        assert {line.split(" IN DS ")[1] for line in printed} == {
-            r.to_text() for r in served_ds[0]
-        }
+        assert {line.split(" IN DS ")[1] for line in printed} == {r.to_text() for r in served_ds[0]}
 
         parent_keys = server.query("test.", "DNSKEY", tcp=True).answer[0]
         anchors = [f"test. 3600 IN DNSKEY {r.to_text()}" for r in parent_keys if r.flags & 1]

@@ -14,9 +14,7 @@ HOST = dns.name.from_text("mx1.mail.example.org.")
 
 
 def caa(owner: str, *values: str) -> dict[dns.name.Name, list[CaaRdata]]:
-    records = [
-        dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.CAA, value) for value in values
-    ]
+    records = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.CAA, value) for value in values]
     return {dns.name.from_text(owner): records}  # type: ignore[dict-item]
 
 

@@ -102,9 +102,7 @@ def test_caa_forbidding_the_ca_is_an_error() -> None:
 
 def test_caa_naming_the_ca_passes() -> None:
     records = "[{type: CAA, value: '0 issue \"letsencrypt.org\"'}]"
-    spec = load_spec_text(
-        spec_text(options="    caa_identity: letsencrypt.org\n", records=records)
-    )
+    spec = load_spec_text(spec_text(options="    caa_identity: letsencrypt.org\n", records=records))
     assert acme_warnings(spec) == []
 
 

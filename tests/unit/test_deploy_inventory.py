@@ -108,9 +108,7 @@ def test_inventory_passes_role_variables() -> None:
 
 
 def test_host_in_two_groups_shares_connection() -> None:
-    primary = PrimaryTarget(
-        "mx1", PrimaryDeploy(host="mx1", server="bind", connection="local"), []
-    )
+    primary = PrimaryTarget("mx1", PrimaryDeploy(host="mx1", server="bind", connection="local"), [])
     targets = DeployTargets(mtas=[mta_target(connection="local")], primaries=[primary])
     inventory = build_inventory(targets)
     assert hostvars(inventory, "mta", "mx1")["ansible_connection"] == "local"

@@ -15,8 +15,16 @@ from provisioner.dnssec.policy import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(3600, 3600), ("3600", 3600), ("1h", 3600), ("14d", 1209600), ("2d12h", 216000),
-     ("1w", 604800), (" 30M ", 1800), (0, 0)],
+    [
+        (3600, 3600),
+        ("3600", 3600),
+        ("1h", 3600),
+        ("14d", 1209600),
+        ("2d12h", 216000),
+        ("1w", 604800),
+        (" 30M ", 1800),
+        (0, 0),
+    ],
 )
 def test_parse_duration_accepts(text: object, seconds: int) -> None:
     assert parse_duration(text) == seconds
@@ -30,8 +38,14 @@ def test_parse_duration_rejects(text: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "number"),
-    [(13, 13), ("13", 13), ("ECDSAP256SHA256", 13), ("ecdsap384sha384", 14), ("ED25519", 15),
-     ("RSASHA256", 8)],
+    [
+        (13, 13),
+        ("13", 13),
+        ("ECDSAP256SHA256", 13),
+        ("ecdsap384sha384", 14),
+        ("ED25519", 15),
+        ("RSASHA256", 8),
+    ],
 )
 def test_parse_algorithm_accepts(value: object, number: int) -> None:
     assert parse_algorithm(value) == number
@@ -65,8 +79,14 @@ def test_policy_defaults() -> None:
 
 
 def test_policy_parses_durations_and_names() -> None:
-    policy = DnssecPolicy(algorithm="ED25519", signature_validity="21d", refresh="7d",
-                          jitter="1d", inception_offset="2h", ds_digests=["SHA-384", 2])
+    policy = DnssecPolicy(
+        algorithm="ED25519",
+        signature_validity="21d",
+        refresh="7d",
+        jitter="1d",
+        inception_offset="2h",
+        ds_digests=["SHA-384", 2],
+    )
     assert policy.algorithm == 15
     assert policy.signature_validity == 21 * 86400
     assert policy.refresh == 7 * 86400

@@ -76,10 +76,15 @@ def run_tool(arguments: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 CASES = [
-    (8, "nsec", False), (8, "nsec3", False),
-    (13, "nsec", False), (13, "nsec3", False), (13, "nsec3", True),
-    (14, "nsec", False), (14, "nsec3", False),
-    (15, "nsec", False), (15, "nsec3", False),
+    (8, "nsec", False),
+    (8, "nsec3", False),
+    (13, "nsec", False),
+    (13, "nsec3", False),
+    (13, "nsec3", True),
+    (14, "nsec", False),
+    (14, "nsec3", False),
+    (15, "nsec", False),
+    (15, "nsec3", False),
 ]
 
 
@@ -159,8 +164,9 @@ def test_verify_zone_reports_expired_signatures() -> None:
     later = NOW + dt.timedelta(days=15)
     problems = verify_zone(signed, later)
     assert problems
-    assert all("does not validate" in p.message or "no valid signature" in p.message
-               for p in problems)
+    assert all(
+        "does not validate" in p.message or "no valid signature" in p.message for p in problems
+    )
 
 
 def test_glue_and_delegation_ns_are_not_signed() -> None:
@@ -179,8 +185,9 @@ def test_nsec_ttl_is_min_of_soa_ttl_and_minimum() -> None:
     nsec_ttls = {rrset.ttl for key, rrset in signed.rrsets.items() if key[1] == T.NSEC}
     assert nsec_ttls == {300}
     high_minimum = SAMPLE_ZONE.replace("1209600 300", "1209600 86400")
-    signed = sign_zone(ZoneData.from_text(high_minimum, ORIGIN), assignments(13),
-                       policy_for(13, "nsec3"), NOW)
+    signed = sign_zone(
+        ZoneData.from_text(high_minimum, ORIGIN), assignments(13), policy_for(13, "nsec3"), NOW
+    )
     nsec3_ttls = {rrset.ttl for key, rrset in signed.rrsets.items() if key[1] == T.NSEC3}
     assert nsec3_ttls == {3600}
 
@@ -287,8 +294,9 @@ def test_published_and_active_roles() -> None:
     signed = sign_zone(sample_zone(), keys, policy_for(13, "nsec"), NOW)
     dnskeys = signed.get(ORIGIN, T.DNSKEY)
     assert {ksk.dnskey, zsk.dnskey, standby.dnskey} == set(dnskeys)
-    tags = {sig.key_tag for key, rrset in signed.rrsets.items() if key[1] == T.RRSIG
-            for sig in rrset}
+    tags = {
+        sig.key_tag for key, rrset in signed.rrsets.items() if key[1] == T.RRSIG for sig in rrset
+    }
     assert standby.key_tag not in tags
     assert incoming.key_tag in tags
     dnskey_sigs = signed.get(ORIGIN, T.RRSIG, T.DNSKEY)
@@ -476,8 +484,10 @@ def test_parallel_signing_matches_verify(tmp_path: Path) -> None:
 def test_hashed_name_hashes_and_compares_like_name() -> None:
     generator = random.Random(5)
     for _ in range(300):
-        labels = [bytes(generator.randrange(256) for _ in range(generator.randrange(0, 20)))
-                  for _ in range(generator.randrange(1, 4))]
+        labels = [
+            bytes(generator.randrange(256) for _ in range(generator.randrange(0, 20)))
+            for _ in range(generator.randrange(1, 4))
+        ]
         try:
             name = dns.name.Name([*[label for label in labels if label], b""])
         except dns.name.NameTooLong:
@@ -494,8 +504,17 @@ def test_hashed_name_hashes_and_compares_like_name() -> None:
 
 def test_canonical_key_orders_like_dnspython() -> None:
     origin = dns.name.from_text("example.")
-    texts = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.",
-             "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."]
+    texts = [
+        "example.",
+        "a.example.",
+        "yljkjljk.a.example.",
+        "Z.a.example.",
+        "zABC.a.EXAMPLE.",
+        "z.example.",
+        "\\001.z.example.",
+        "*.z.example.",
+        "\\200.z.example.",
+    ]
     names = [dns.name.from_text(text) for text in texts]
     by_key = sorted(names, key=lambda name: _wire.canonical_key(name, len(origin.labels)))
     assert by_key == sorted(names)
@@ -537,14 +556,20 @@ def test_ed25519_signature_reproduces_rfc8080_errata() -> None:
     )
     inception, expiration = 1438207200, 1440021600
     policy = DnssecPolicy(
-        algorithm=15, key_layout="csk", signature_validity=expiration - inception - 3600,
-        inception_offset=3600, jitter=0, refresh=86400, publish_cds=False,
+        algorithm=15,
+        key_layout="csk",
+        signature_validity=expiration - inception - 3600,
+        inception_offset=3600,
+        jitter=0,
+        refresh=86400,
+        publish_cds=False,
     )
     now = dt.datetime.fromtimestamp(inception + 3600, dt.UTC)
     signed = sign_zone(zone, [KeyAssignment(key, KeyRole.CSK)], policy, now)
     rrsig = next(iter(signed.get(ORIGIN, T.RRSIG, T.MX)))
     expected = dns.rdata.from_text(
-        "IN", "RRSIG",
+        "IN",
+        "RRSIG",
         "MX 15 2 3600 1440021600 1438207200 3613 example.com. oL9krJun7xfBOIWcGHi7mag5/hdZrKWw15jP"
         "GrHpjQeRAvTdszaPD+QLs3fx8A4M3e23mRZ9VrbpMngwcrqNAg==",
     )

@@ -196,14 +196,27 @@ def test_duplicate_key_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("extra", "field", "words"),
     [
-        ("    records:\n      - {name: w, type: CNAME, value: x.test.}\n"
-         "      - {name: w, type: TXT, value: hi}\n", "zones[0].records[0]", "beside other data"),
-        ("    records:\n      - {name: '@', type: CNAME, value: x.test.}\n",
-         "zones[0].records[0]", "beside other data"),
-        ("    records:\n      - {name: '@', type: DS, value: '1 13 2 " + "ab" * 32 + "'}\n",
-         "zones[0].records[0].type", "parent zone"),
-        ("    records:\n      - {name: www.other.test., type: A, value: 127.0.0.1}\n",
-         "zones[0].records[0].name", "outside the zone"),
+        (
+            "    records:\n      - {name: w, type: CNAME, value: x.test.}\n"
+            "      - {name: w, type: TXT, value: hi}\n",
+            "zones[0].records[0]",
+            "beside other data",
+        ),
+        (
+            "    records:\n      - {name: '@', type: CNAME, value: x.test.}\n",
+            "zones[0].records[0]",
+            "beside other data",
+        ),
+        (
+            "    records:\n      - {name: '@', type: DS, value: '1 13 2 " + "ab" * 32 + "'}\n",
+            "zones[0].records[0].type",
+            "parent zone",
+        ),
+        (
+            "    records:\n      - {name: www.other.test., type: A, value: 127.0.0.1}\n",
+            "zones[0].records[0].name",
+            "outside the zone",
+        ),
         ("    ttl: 2147483648\n", "zones[0].ttl", "less than or equal to 2147483647"),
     ],
 )
@@ -226,8 +239,11 @@ def test_in_zone_nameserver_needs_address() -> None:
 
 @pytest.mark.parametrize(
     ("address", "words"),
-    [("a@b@example.org", "contains '@'"), ("al ice@example.org", "a space"),
-     ("x" * 65 + "@example.org", "64 octets")],
+    [
+        ("a@b@example.org", "contains '@'"),
+        ("al ice@example.org", "a space"),
+        ("x" * 65 + "@example.org", "64 octets"),
+    ],
 )
 def test_invalid_user_addresses(address: str, words: str) -> None:
     text = MINIMAL

@@ -39,9 +39,7 @@ def test_parent_gets_ns_and_glue() -> None:
 
 def test_child_ds_lands_in_parent() -> None:
     spec = load_spec_text(SPEC)
-    ds = dns.rrset.from_text(
-        "child.example.org.", 86400, "IN", "DS", "12345 13 2 " + "ab" * 32
-    )
+    ds = dns.rrset.from_text("child.example.org.", 86400, "IN", "DS", "12345 13 2 " + "ab" * 32)
     zones = build_zones(spec, BuildInputs(child_ds={"child.example.org.": ds}), {})
     assert zones["example.org."].get("child.example.org.", "DS") == ds
     assert zones["child.example.org."].get("child.example.org.", "DS") is None
@@ -52,7 +50,16 @@ def test_name_text_matches_dnspython() -> None:
 
     from provisioner.zone.model import name_text
 
-    for text in ("example.com.", "*.a.example.", "_25._tcp.mx.example.", "a\\ b.example.",
-                 "a\\.b.example.", ".", "x\\200.example.", "a(b.example.", "A-b.Example."):
+    for text in (
+        "example.com.",
+        "*.a.example.",
+        "_25._tcp.mx.example.",
+        "a\\ b.example.",
+        "a\\.b.example.",
+        ".",
+        "x\\200.example.",
+        "a(b.example.",
+        "A-b.Example.",
+    ):
         name = dns.name.from_text(text)
         assert name_text(name) == name.to_text(), text
