@@ -188,19 +188,7 @@ def ksk_double_ksk_steps(policy: DnssecPolicy, times: ZoneTimes) -> list[Step]:
             ),
             observe=(OBSERVE_ZONE,),
         ),
-        Step(
-            "swap-ds",
-            "replace the old KSK's DS by the new KSK's DS at the parent",
-            new=_flags(ds=True, state="active"),
-            old=_flags(ds=False, state="retired"),
-            wait=timing.ds_wait(
-                policy,
-                times,
-                "the old DS RRset must expire from caches (DprpP + TTLds + retire safety)",
-                safety=policy.retire_safety,
-            ),
-            observe=(OBSERVE_PARENT_DS,),
-        ),
+        _swap_ds_step(policy, times, "replace the old KSK's DS by the new KSK's DS at the parent"),
         Step(
             "remove-old",
             "remove the old KSK from the DNSKEY RRset",
@@ -208,6 +196,23 @@ def ksk_double_ksk_steps(policy: DnssecPolicy, times: ZoneTimes) -> list[Step]:
             observe=(OBSERVE_ZONE,),
         ),
     ]
+
+
+def _swap_ds_step(policy: DnssecPolicy, times: ZoneTimes, description: str) -> Step:
+    """Return the step that replaces the old key's DS by the new key's DS at the parent."""
+    return Step(
+        "swap-ds",
+        description,
+        new=_flags(ds=True, state="active"),
+        old=_flags(ds=False, state="retired"),
+        wait=timing.ds_wait(
+            policy,
+            times,
+            "the old DS RRset must expire from caches (DprpP + TTLds + retire safety)",
+            safety=policy.retire_safety,
+        ),
+        observe=(OBSERVE_PARENT_DS,),
+    )
 
 
 def csk_steps(policy: DnssecPolicy, times: ZoneTimes) -> list[Step]:
@@ -243,19 +248,7 @@ def csk_steps(policy: DnssecPolicy, times: ZoneTimes) -> list[Step]:
             ),
             observe=(OBSERVE_ZONE,),
         ),
-        Step(
-            "swap-ds",
-            "replace the old CSK's DS by the new CSK's DS at the parent",
-            new=_flags(ds=True, state="active"),
-            old=_flags(ds=False, state="retired"),
-            wait=timing.ds_wait(
-                policy,
-                times,
-                "the old DS RRset must expire from caches (DprpP + TTLds + retire safety)",
-                safety=policy.retire_safety,
-            ),
-            observe=(OBSERVE_PARENT_DS,),
-        ),
+        _swap_ds_step(policy, times, "replace the old CSK's DS by the new CSK's DS at the parent"),
         Step(
             "remove-old",
             "remove the old CSK and its signatures",
@@ -299,18 +292,8 @@ def algorithm_steps(policy: DnssecPolicy, times: ZoneTimes) -> list[Step]:
             ),
             observe=(OBSERVE_ZONE,),
         ),
-        Step(
-            "swap-ds",
-            "replace the DS of the old algorithm by the DS of the new at the parent",
-            new=_flags(ds=True, state="active"),
-            old=_flags(ds=False, state="retired"),
-            wait=timing.ds_wait(
-                policy,
-                times,
-                "the old DS RRset must expire from caches (DprpP + TTLds + retire safety)",
-                safety=policy.retire_safety,
-            ),
-            observe=(OBSERVE_PARENT_DS,),
+        _swap_ds_step(
+            policy, times, "replace the DS of the old algorithm by the DS of the new at the parent"
         ),
         Step(
             "unpublish-old",
