@@ -109,7 +109,7 @@ def ds_wait(policy: DnssecPolicy, times: ZoneTimes, cause: str, *, safety: int) 
 def record_wait(propagation: int, ttl: int, cause: str, *, factor: int = 2) -> Wait:
     """Wait until a changed TLSA/SMIMEA RRset reached every cache: ``factor`` x TTL.
 
-    RFC 7671, section 8.1 asks for the new TLSA record to be published for at least two TTLs
+    RFC 7671, section 8.1 calls for the new TLSA record to be published for at least two TTLs
     before the new certificate is deployed.
     """
     return Wait(propagation, factor * ttl, cause)

@@ -109,7 +109,7 @@ def _certificate_from_dns(answer: SmimeaAnswer, signer: SignerInfo) -> x509.Cert
 
 
 def verify_message(raw: bytes, lookup: SmimeaLookup, now: dt.datetime) -> Verdict:
-    """Verify the signed message ``raw``; the Verdict says what failed, or what matched."""
+    """Verify the signed message ``raw`` and return a Verdict naming what failed or matched."""
     try:
         message = parse_signed_message(raw)
     except SmimeError as error:

@@ -156,7 +156,7 @@ def _prepare_zone(
     current = backend.read()
     current_serial = _serial_of(current)
     # A server that increments the serial on each UPDATE (rfc2136, unless provisioner signs)
-    # owns it, so its serial tells nothing about provisioner's content.
+    # owns it, so its serial does not reflect provisioner's content.
     if getattr(backend, "server_owns_serial", False):
         current_serial = None
     previous_state = store.zone_state(zone_spec.name)
@@ -241,7 +241,7 @@ def _comparable(backend: Backend, current: ZoneData | None, desired: ZoneData) -
     """Return the served zone as the backend compares it with ``desired``.
 
     The rfc2136 backend leaves out what a signing server makes itself and the serial that
-    the server owns; other backends compare the served zone as it is.
+    the server owns. Other backends compare the served zone as it is.
     """
     comparable = getattr(backend, "comparable", None)
     return comparable(current, desired) if comparable is not None else current
@@ -284,7 +284,7 @@ def _algorithm_warnings(zone_spec: ZoneSpec, keys: list[ZoneKey], store: LocalSt
 def _check_keyless_zones(spec: Spec, store: LocalStore) -> None:
     """Reject the run, before anything is issued, for a served signed zone without keys here.
 
-    A zone that the store holds no key for but that is served signed means the store is the
+    A zone that is served signed while the store has no key for it means the store is the
     wrong one (--state) or was lost.
     """
     for zone_spec in spec.zones:
