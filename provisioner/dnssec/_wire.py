@@ -158,27 +158,14 @@ def jittered_expiration(owner_wire: bytes, rdtype: int, base: int, jitter: int) 
     return base - zlib.crc32(owner_wire + rdtype.to_bytes(2, "big")) % (jitter + 1)
 
 
-def signing_input(
-    owner_wire: bytes,
-    rdtype: int,
-    ttl: int,
-    rdata_wires: list[bytes],
-    algorithm: int,
-    labels: int,
-    expiration: int,
-    inception: int,
-    key_tag: int,
-    signer_wire: bytes,
-) -> bytes:
-    """Build the data an RRSIG signs (RFC 4034, section 3.1.8.1).
+def rrset_wire(owner_wire: bytes, rdtype: int, ttl: int, rdata_wires: list[bytes]) -> bytes:
+    """Return the RRs of an RRset in the canonical form an RRSIG signs (RFC 4034, 3.1.8.1).
 
-    That is the RRSIG rdata without the signature, then every RR in canonical form, ordered by
-    canonical rdata (RFC 4034, section 6.3). ``rdata_wires`` must be canonical and sorted.
+    The signing input is the RRSIG header (rrsig_header), the signer's name in canonical wire
+    form, then these bytes. ``rdata_wires`` must be canonical and sorted (RFC 4034, 6.3).
     """
-    prefix = rrsig_header(rdtype, algorithm, labels, ttl, expiration, inception, key_tag)
-    prefix += signer_wire
     rr_prefix = owner_wire + _RR_HEADER.pack(rdtype, 1, ttl, 0)[:-2]
-    parts = [prefix]
+    parts = []
     for rdata in rdata_wires:
         parts.append(rr_prefix)
         parts.append(len(rdata).to_bytes(2, "big"))

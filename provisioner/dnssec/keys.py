@@ -79,7 +79,7 @@ class SigningKey(Protocol):
 class InMemoryKey:
     """A SigningKey backed by a cryptography private key in this process.
 
-    ``parallel_safe`` marks that worker processes forked from this one may use the key.
+    ``parallel_safe`` marks that several threads may sign with the key at once.
     """
 
     parallel_safe = True

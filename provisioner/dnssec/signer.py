@@ -2,7 +2,7 @@
 
 Public API:
     KeyRole, KeyAssignment        a key and what the rollover engine allows it to do
-    ZoneSigner(keys, policy, processes=None)
+    ZoneSigner(keys, policy, threads=None)
         .sign(zone, now, previous=None) -> SignedZone    full pass, reusing signatures
         .update(previous, zone, now) -> SignedZone       incremental: cheap when few RRsets changed
     SignedZone                    .zone (ZoneData), .refresh_due, .made, .reused
@@ -28,18 +28,16 @@ ECDSA signatures are randomized: two fresh signatures of the same data differ, s
 for a fixed clock" means equal inception and expiration, and that signatures are reused.
 
 Speed: the RRSIG signing input is built as raw wire bytes (see _wire.py) and signed with
-cryptography directly. When a pass has more than one batch of jobs (2,000 RRsets) and every key
-can be exported as PEM (``parallel_safe``), worker processes sign batches of compact jobs
-(owner, type, TTL, canonical rdata) and return only the signatures.
+cryptography directly, which releases the GIL while it signs. When a pass has more than one slice
+of RRsets (2,000) and every key is ``parallel_safe``, each slice is prepared in this thread, then
+its signatures are made by several threads at once, then stored. Threads need no copy of the keys
+or the zone, so parallel signing costs no memory; worker processes cost about 60 MiB at 100,000
+RRsets and were no faster.
 
 Memory: the RRSIG, NSEC and NSEC3 RRsets of one RR that the signer makes are _wire.SignerRRset
 subclasses, which keep the RR in compact form and build its rdata on each read. They behave as
 dnspython RRsets and create the usual dictionary of RRs when code uses ``items``, which every
 change does.
-
-Worker processes come from multiprocessing's fork server, which imports the program's main
-module the way the "spawn" start method does: a script that signs large zones must keep its
-top-level code under ``if __name__ == "__main__":``.
 
 Incremental update: ``update`` compares the new unsigned zone with the one ``previous`` was made
 from (by object identity first, so a zone built with ZoneData.copy() and a few replace() calls
@@ -56,14 +54,12 @@ each does comes from the KeyAssignment list that the rollover engine builds.
 from __future__ import annotations
 
 import bisect
-import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
 import gc
-import itertools
 import logging
-import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
@@ -76,9 +72,8 @@ import dns.rrset
 from dns.rdtypes.util import Bitmap
 
 from provisioner.clock import epoch
-from provisioner.dnssec import _wire, _workers
+from provisioner.dnssec import _wire
 from provisioner.dnssec._wire import CanonicalKey
-from provisioner.dnssec._workers import JobTuple, init_worker, sign_in_worker, sign_job_tuples
 from provisioner.dnssec.keys import SigningKey, cdnskey_rrset, cds_rrset
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.errors import DnssecError
@@ -96,7 +91,7 @@ _NS = RdataType.NS
 _DS = RdataType.DS
 _DNAME = RdataType.DNAME
 
-# Jobs (RRsets) per batch sent to a worker. A pass with a single batch stays in-process.
+# RRsets per slice given to a signing thread. A pass with a single slice uses no threads.
 _CHUNK = 2000
 
 
@@ -178,11 +173,11 @@ class ZoneSigner:
         self,
         keys: Sequence[KeyAssignment],
         policy: DnssecPolicy,
-        processes: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.assignments = list(keys)
         self.policy = policy
-        self.processes = processes if processes is not None else _default_processes()
+        self.threads = threads if threads is not None else _default_threads()
         if not any(a.signs_keyset for a in self.assignments):
             raise DnssecError(
                 "no active KSK or CSK to sign the DNSKEY RRset",
@@ -562,9 +557,8 @@ class ZoneSigner:
         inception = now - policy.inception_offset
         expiration_base = now + policy.signature_validity
         signer_wire = _wire.canonical_wire(origin)
-        counts = {"refresh_due": 2**32, "made": 0, "reused": 0}
-        pending: collections.deque[tuple[dns.name.Name, RRset, list[_wire.RRSIG], JobTuple]]
-        pending = collections.deque()
+        # One int object per distinct field value across the RRSIGs of this pass.
+        shared: dict[int, int] = {}
 
         def kept_signatures(owner: dns.name.Name, rrset: RRset, wanted: list[int]) -> list:
             old_sigs = prev.get((owner, RdataType.RRSIG, RdataType(rrset.rdtype)))
@@ -589,138 +583,113 @@ class ZoneSigner:
                 ):
                     found.add(index)
                     kept.append(sig)
-                    due = sig.expiration - policy.refresh
-                    counts["refresh_due"] = min(counts["refresh_due"], due)
             return kept
 
-        def batches() -> Iterator[list[JobTuple]]:
-            # This runs in the pool's task thread when signing in parallel, so it only appends
-            # to ``pending`` and stores RRsets whose signatures are all reused.
-            batch: list[JobTuple] = []
-            for owner, rrset in to_sign:
-                rdtype = RdataType(rrset.rdtype)
-                wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
-                kept = kept_signatures(owner, rrset, wanted) if prev else []
-                counts["reused"] += len(kept)
-                missing = tuple(
-                    i
-                    for i in wanted
-                    if all(
-                        (keys[i].algorithm, keys[i].key_tag) != (sig.algorithm, sig.key_tag)
-                        for sig in kept
+        refresh_due = 2**32
+        made = 0
+        reused = 0
+        parallel = self._parallel() and len(to_sign) > _CHUNK
+        executor = concurrent.futures.ThreadPoolExecutor(self.threads - 1) if parallel else None
+        with executor or contextlib.nullcontext():
+            for start in range(0, len(to_sign), _CHUNK):
+                # Python work on a slice, then its signatures made in several threads at once
+                # (cryptography releases the GIL while it signs), then Python work again.
+                # Threads that interleave Python work wait for the GIL more than they sign.
+                pending: list[tuple[RRsetKey, dns.name.Name, RRset, list, list[bytes]]] = []
+                inputs: list[tuple[SigningKey, bytes]] = []
+                for owner, rrset in to_sign[start : start + _CHUNK]:
+                    rdtype = RdataType(rrset.rdtype)
+                    wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
+                    kept = kept_signatures(owner, rrset, wanted) if prev else []
+                    for sig in kept:
+                        refresh_due = min(refresh_due, sig.expiration - policy.refresh)
+                    reused += len(kept)
+                    present = {(sig.algorithm, sig.key_tag) for sig in kept}
+                    missing = [
+                        keys[i]
+                        for i in wanted
+                        if (keys[i].algorithm, keys[i].key_tag) not in present
+                    ]
+                    key_of_sigs = (owner, RdataType.RRSIG, rdtype)
+                    if not missing:
+                        out[key_of_sigs] = _rrsig_rrset(owner, rrset, kept)
+                        continue
+                    owner_wire = _wire.canonical_wire(owner)
+                    expiration = _wire.jittered_expiration(
+                        owner_wire, rdtype, expiration_base, policy.jitter
                     )
-                )
-                if not missing:
-                    out[(owner, RdataType.RRSIG, rdtype)] = _rrsig_rrset(owner, rrset, kept)
-                    continue
-                owner_wire = _wire.canonical_wire(owner)
-                expiration = _wire.jittered_expiration(
-                    owner_wire, rdtype, expiration_base, policy.jitter
-                )
-                rdata_wires = tuple(sorted({rdata.to_digestable(origin) for rdata in rrset}))
-                job = (
-                    owner_wire,
-                    int(rdtype),
-                    rrset.ttl,
-                    _wire.rrsig_labels(owner),
-                    expiration,
-                    rdata_wires,
-                    missing,
-                )
-                pending.append((owner, rrset, kept, job))
-                counts["made"] += len(missing)
-                batch.append(job)
-                if len(batch) >= _CHUNK:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
+                    refresh_due = min(refresh_due, expiration - policy.refresh)
+                    made += len(missing)
+                    labels = _wire.rrsig_labels(owner)
+                    rrs = _wire.rrset_wire(
+                        owner_wire,
+                        rdtype,
+                        rrset.ttl,
+                        sorted({rdata.to_digestable(origin) for rdata in rrset}),
+                    )
+                    headers = []
+                    for key in missing:
+                        header = _wire.rrsig_header(
+                            rdtype,
+                            key.algorithm,
+                            labels,
+                            rrset.ttl,
+                            expiration,
+                            inception,
+                            key.key_tag,
+                        )
+                        headers.append(header)
+                        inputs.append((key, header + signer_wire + rrs))
+                    pending.append((key_of_sigs, owner, rrset, kept, headers))
 
-        shared: dict[int, int] = {}
-        for signatures in self._run_jobs(batches(), signer_wire, inception):
-            owner, rrset, kept, job = pending.popleft()
-            _owner_wire, rdtype, ttl, labels, expiration, _rdata, key_indexes = job
-            counts["refresh_due"] = min(counts["refresh_due"], expiration - policy.refresh)
-            if not kept and len(signatures) == 1:
-                # The common case (one new signature) skips building an RRSIG rdata object.
-                key = keys[key_indexes[0]]
-                header = _wire.rrsig_header(
-                    rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
-                )
-                out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _wire.new_rrsig_rrset(
-                    owner, RdataType(rdtype), rrset.ttl, header, origin, signatures[0]
-                )
-                continue
-            sigs = list(kept)
-            for index, signature in zip(key_indexes, signatures, strict=True):
-                key = keys[index]
-                header = _wire.rrsig_header(
-                    rdtype, key.algorithm, labels, ttl, expiration, inception, key.key_tag
-                )
-                sigs.append(_wire.new_rrsig(header, origin, signature, shared))
-            out[(owner, RdataType.RRSIG, RdataType(rdtype))] = _rrsig_rrset(owner, rrset, sigs)
-        return counts["refresh_due"], counts["made"], counts["reused"]
+                signatures = iter(_sign_all(inputs, executor, self.threads))
+                for key_of_sigs, owner, rrset, kept, headers in pending:
+                    if not kept and len(headers) == 1:
+                        # The common case (one new signature) skips building an RRSIG rdata.
+                        out[key_of_sigs] = _wire.new_rrsig_rrset(
+                            owner, key_of_sigs[2], rrset.ttl, headers[0], origin, next(signatures)
+                        )
+                        continue
+                    sigs = list(kept)
+                    for header in headers:
+                        sigs.append(_wire.new_rrsig(header, origin, next(signatures), shared))
+                    out[key_of_sigs] = _rrsig_rrset(owner, rrset, sigs)
+        return refresh_due, made, reused
 
     def _parallel(self) -> bool:
-        return (
-            self.processes > 1
-            and all(
-                getattr(key, "parallel_safe", False) and hasattr(key, "to_pem")
-                for key in self._keys
-            )
-            and "forkserver" in multiprocessing.get_all_start_methods()
-        )
-
-    def _run_jobs(
-        self, batches: Iterator[list[JobTuple]], signer_wire: bytes, inception: int
-    ) -> Iterator[list[bytes]]:
-        """Sign batches of jobs; yield the signatures of each job, in order."""
-        first = next(batches, None)
-        if first is None:
-            return
-        second = next(batches, None)
-        if second is None or not self._parallel():
-            # One batch (up to _CHUNK RRsets) is signed faster here than workers start.
-            for batch in itertools.chain([first], [second] if second else [], batches):
-                yield from sign_job_tuples(batch, self._keys, signer_wire, inception)
-            return
-        # A fork server starts the workers from a fresh interpreter, so they do not inherit
-        # (and count in their memory) this process's copy of the zone. Keys travel as PEM.
-        pems = [key.to_pem() for key in self._keys]  # type: ignore[attr-defined]
-        initargs = (
-            pems,
-            [k.algorithm for k in self._keys],
-            [k.flags for k in self._keys],
-            signer_wire,
-            inception,
-        )
-        context = multiprocessing.get_context("forkserver")
-        # The fork server imports the worker module once, so the workers forked from it share
-        # those pages instead of each importing dnspython and cryptography. This has an effect
-        # only before the process's fork server starts, and it applies to every forkserver pool.
-        context.set_forkserver_preload(["__main__", _workers.__name__])
-        stream = itertools.chain([first, second], batches)
-        try:
-            pool = context.Pool(self.processes, initializer=init_worker, initargs=initargs)
-        except OSError as error:
-            log.warning("cannot start signing worker processes (%s); signing in this one", error)
-            for batch in stream:
-                yield from sign_job_tuples(batch, self._keys, signer_wire, inception)
-            return
-        with pool:
-            for batch in pool.imap(sign_in_worker, stream):
-                yield from batch
+        return self.threads > 1 and all(getattr(key, "parallel_safe", False) for key in self._keys)
 
 
 # --------------------------------------------------------------------------------------
 # Helpers
 
 
-def _default_processes() -> int:
-    """Return the usable CPUs, at most 4: one main process cannot feed more workers than that.
+def _sign_all(
+    inputs: list[tuple[SigningKey, bytes]],
+    executor: concurrent.futures.ThreadPoolExecutor | None,
+    threads: int,
+) -> list[bytes]:
+    """Sign each (key, data) pair; share the work between this thread and ``executor``'s."""
+    if executor is None or len(inputs) < 2:
+        return [key.sign(data) for key, data in inputs]
+    size = -(-len(inputs) // threads)
+    parts = [inputs[start : start + size] for start in range(0, len(inputs), size)]
+    futures = [executor.submit(_sign_part, part) for part in parts[1:]]
+    signatures = _sign_part(parts[0])
+    for future in futures:
+        signatures.extend(future.result())
+    return signatures
 
-    The limit is an estimate from profiles on this project's benchmark zones, where the main
-    process spends about half as long per RRset as a worker spends signing it.
+
+def _sign_part(inputs: list[tuple[SigningKey, bytes]]) -> list[bytes]:
+    return [key.sign(data) for key, data in inputs]
+
+
+def _default_threads() -> int:
+    """Return the usable CPUs, at most 4.
+
+    Only the signature itself runs outside the GIL, a little over half of the time per RRset
+    in this project's benchmark zones, so more threads than that only wait for each other.
     """
     try:
         usable = len(os.sched_getaffinity(0))

@@ -471,7 +471,7 @@ def test_update_with_new_delegation_falls_back_to_full_pass() -> None:
 
 
 def test_parallel_signing_matches_verify(tmp_path: Path) -> None:
-    signer = ZoneSigner(assignments(13), policy_for(13, "nsec3"), processes=2)
+    signer = ZoneSigner(assignments(13), policy_for(13, "nsec3"), threads=2)
     signed = signer.sign(mail_zone(2100), NOW)
     assert signed.made > 4000
     assert verify_zone(signed.zone, NOW) == []
