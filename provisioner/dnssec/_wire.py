@@ -11,8 +11,6 @@ import base64
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterator
-from typing import Any
 
 import dns.dnssectypes
 import dns.immutable
@@ -26,8 +24,9 @@ import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.util
 import dns.rrset
-import dns.set
 import dns.wire
+
+from provisioner.zone.compact import CompactRRset
 
 RdataType = dns.rdatatype.RdataType
 RRSIG = dns.rdtypes.ANY.RRSIG.RRSIG
@@ -285,7 +284,7 @@ class SignerRRSIG(RRSIG):
     """An RRSIG that hashes its fields directly instead of rendering itself as dnspython does.
 
     It stores neither its hash nor its wire form, because a signed zone contains one RRSIG per
-    RRset and is hashed rarely (SignerRRset keeps one RR without a dictionary).
+    RRset and is hashed rarely (CompactRRset keeps one RR without a dictionary).
     """
 
     def __hash__(self) -> int:
@@ -363,89 +362,8 @@ def new_nsec3(
     return rdata
 
 
-# The slot of dns.set.Set that stores its dictionary of items. SignerRRset uses it directly.
-_SET_ITEMS = dns.set.Set.items  # type: ignore[misc]
-
-
-class SignerRRset(dns.rrset.RRset):
-    """An RRset of one RR that creates its dictionary of RRs only when code uses ``items``.
-
-    A signed zone has about three RRsets of one RR per owner name (two RRSIG and one NSEC or
-    NSEC3). dnspython gives each a dictionary of about 220 bytes, so these RRsets store the RR
-    in the ``_rdata`` slot instead (subclasses store a compact form and override ``_one``).
-    Iterating, indexing, len() and == read the slot. Any other use of ``items``, including
-    every change of the RRset, creates the dictionary first, and the RRset then behaves as a
-    plain RRset. Copies are plain RRsets.
-    """
-
-    __slots__ = ["_rdata"]
-    _clone_class = dns.rrset.RRset
-    _rdata: Any
-
-    @property  # type: ignore[override]
-    def items(self) -> dict[dns.rdata.Rdata, None]:
-        try:
-            return _SET_ITEMS.__get__(self, SignerRRset)  # type: ignore[no-any-return]
-        except AttributeError:
-            items = {self._one(): None}
-            _SET_ITEMS.__set__(self, items)
-            return items
-
-    @items.setter
-    def items(self, value: dict[dns.rdata.Rdata, None]) -> None:
-        _SET_ITEMS.__set__(self, value)
-
-    def _rdatas(self) -> dict[dns.rdata.Rdata, None] | tuple[dns.rdata.Rdata]:
-        """Return the dictionary of RRs if it exists, else a tuple of the one RR."""
-        try:
-            return _SET_ITEMS.__get__(self, SignerRRset)  # type: ignore[no-any-return]
-        except AttributeError:
-            return (self._one(),)
-
-    def _one(self) -> dns.rdata.Rdata:
-        return self._rdata  # type: ignore[no-any-return]
-
-    def __iter__(self) -> Iterator[dns.rdata.Rdata]:
-        return iter(self._rdatas())
-
-    def __len__(self) -> int:
-        return len(self._rdatas())
-
-    def __getitem__(self, index: int | slice) -> object:
-        rdatas = self._rdatas()
-        if isinstance(rdatas, dict):
-            return super().__getitem__(index)
-        # A list, so that a slice returns a list as dns.set.Set does.
-        return list(rdatas)[index]
-
-    def __eq__(self, other: object) -> bool:
-        # The checks of dns.rrset.RRset.__eq__ and dns.rdataset.Rdataset.__eq__, then the RRs
-        # as a set, without creating dictionaries.
-        if isinstance(other, dns.rrset.RRset):
-            if self.name != other.name:
-                return False
-        elif not isinstance(other, dns.rdataset.Rdataset):
-            return False
-        if (
-            self.rdclass != other.rdclass
-            or self.rdtype != other.rdtype
-            or self.covers != other.covers
-        ):
-            return False
-        mine = self._rdatas()
-        theirs = other._rdatas() if isinstance(other, SignerRRset) else other.items
-        if len(mine) != len(theirs):
-            return False
-        return all(rdata in theirs for rdata in mine)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class SignerRRSIGset(SignerRRset):
-    """A SignerRRset of one RRSIG, stored as its packed fixed fields and signature.
+class SignerRRSIGset(CompactRRset):
+    """A CompactRRset of one RRSIG, stored as its packed fixed fields and signature.
 
     That takes about 120 bytes, where the rdata object would take about 300, so each read
     builds a new SignerRRSIG (equal, but not the same object) until ``items`` is created.
@@ -481,8 +399,8 @@ def new_rrsig_rrset(
     return rrset
 
 
-class SignerNSECset(SignerRRset):
-    """A SignerRRset of one NSEC, stored as its next name and its shared type bitmap.
+class SignerNSECset(CompactRRset):
+    """A CompactRRset of one NSEC, stored as its next name and its shared type bitmap.
 
     Each read builds a new SignerNSEC (equal, but not the same object) until ``items`` is
     created, which saves about 200 bytes per owner name.
@@ -496,8 +414,8 @@ class SignerNSECset(SignerRRset):
         return new_nsec(self._rdata, bitmap, windows_wire)
 
 
-class SignerNSEC3set(SignerRRset):
-    """A SignerRRset of one NSEC3, stored as its next hashed owner and shared fields.
+class SignerNSEC3set(CompactRRset):
+    """A CompactRRset of one NSEC3, stored as its next hashed owner and shared fields.
 
     ``_fields`` is (flags, iterations, salt, bitmap, bitmap wire form), one tuple for all
     NSEC3 records with the same types. Each read builds a new SignerNSEC3 until ``items`` is
@@ -540,7 +458,7 @@ def new_nsec3_rrset(
     return rrset
 
 
-def _set_header(rrset: SignerRRset, owner: dns.name.Name, rdtype: RdataType, ttl: int) -> None:
+def _set_header(rrset: CompactRRset, owner: dns.name.Name, rdtype: RdataType, ttl: int) -> None:
     rrset.name = owner
     rrset.deleting = None
     rrset.rdclass = _IN

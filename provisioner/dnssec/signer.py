@@ -610,9 +610,9 @@ class ZoneSigner:
                         for i in wanted
                         if (keys[i].algorithm, keys[i].key_tag) not in present
                     ]
-                    key_of_sigs = (owner, RdataType.RRSIG, rdtype)
+                    rrsig_key = (owner, RdataType.RRSIG, rdtype)
                     if not missing:
-                        out[key_of_sigs] = _rrsig_rrset(owner, rrset, kept)
+                        out[rrsig_key] = _rrsig_rrset(owner, rrset, kept)
                         continue
                     owner_wire = _wire.canonical_wire(owner)
                     expiration = _wire.jittered_expiration(
@@ -640,20 +640,20 @@ class ZoneSigner:
                         )
                         headers.append(header)
                         inputs.append((key, header + signer_wire + rrs))
-                    pending.append((key_of_sigs, owner, rrset, kept, headers))
+                    pending.append((rrsig_key, owner, rrset, kept, headers))
 
                 signatures = iter(_sign_all(inputs, executor, self.threads))
-                for key_of_sigs, owner, rrset, kept, headers in pending:
+                for rrsig_key, owner, rrset, kept, headers in pending:
                     if not kept and len(headers) == 1:
                         # The common case (one new signature) skips building an RRSIG rdata.
-                        out[key_of_sigs] = _wire.new_rrsig_rrset(
-                            owner, key_of_sigs[2], rrset.ttl, headers[0], origin, next(signatures)
+                        out[rrsig_key] = _wire.new_rrsig_rrset(
+                            owner, rrsig_key[2], rrset.ttl, headers[0], origin, next(signatures)
                         )
                         continue
                     sigs = list(kept)
                     for header in headers:
                         sigs.append(_wire.new_rrsig(header, origin, next(signatures), shared))
-                    out[key_of_sigs] = _rrsig_rrset(owner, rrset, sigs)
+                    out[rrsig_key] = _rrsig_rrset(owner, rrset, sigs)
         return refresh_due, made, reused
 
     def _parallel(self) -> bool:

@@ -21,6 +21,7 @@ from provisioner.dane.smimea import smimea_owner, smimea_rdata
 from provisioner.dane.tlsa import tlsa_owner, tlsa_rdata, usage_warnings
 from provisioner.errors import DaneError
 from provisioner.spec.models import DaneParameters, Spec, ZoneSpec
+from provisioner.zone.compact import compact
 from provisioner.zone.model import ZoneData
 
 IN = dns.rdataclass.IN
@@ -123,7 +124,8 @@ def build_zones(
                 target = _dane_target(parameters, certificate, f"user {user.address}")
                 rrset.add(smimea_rdata(*parameters.as_tuple(), target), ttl)
         if len(rrset):
-            zones[zone_spec.name].add(rrset)
+            # Large zones are mostly these RRsets of one RR; the compact form saves memory.
+            zones[zone_spec.name].add(compact(rrset))
 
     for child_spec in spec.zones:
         parent = _parent_zone(spec, child_spec.name)

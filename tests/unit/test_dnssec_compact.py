@@ -1,4 +1,5 @@
-"""The signer's compact RRSIG, NSEC and NSEC3 RRsets behave as plain dnspython RRsets."""
+"""Compact RRsets (the builder's one-RR RRsets, the signer's RRSIG, NSEC and NSEC3) behave as
+plain dnspython RRsets."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from provisioner.dnssec._wire import SignerRRset
 from provisioner.dnssec.keys import generate_key
 from provisioner.dnssec.policy import DnssecPolicy
 from provisioner.dnssec.signer import KeyAssignment, KeyRole, sign_zone
+from provisioner.zone.compact import CompactRRset, compact
 from provisioner.zone.model import ZoneData
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -39,7 +40,7 @@ def _signed(denial: str) -> ZoneData:
 @pytest.mark.parametrize("denial", ["nsec", "nsec3"])
 def test_compact_rrsets_equal_plain_copies(denial: str) -> None:
     signed = _signed(denial)
-    compact = [r for r in signed.rrsets.values() if isinstance(r, SignerRRset)]
+    compact = [r for r in signed.rrsets.values() if isinstance(r, CompactRRset)]
     assert compact
     for rrset in compact:
         plain = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
@@ -58,7 +59,7 @@ def test_compact_rrset_mutation_and_round_trip() -> None:
     key = next(
         k
         for k, r in signed.rrsets.items()
-        if isinstance(r, SignerRRset) and k[1] == dns.rdatatype.RRSIG
+        if isinstance(r, CompactRRset) and k[1] == dns.rdatatype.RRSIG
     )
     rrset = signed.rrsets[key]
     extra = dns.rrset.from_text(rrset.name, rrset.ttl, "IN", "TXT", "x")
@@ -67,3 +68,50 @@ def test_compact_rrset_mutation_and_round_trip() -> None:
     assert len(rrset) == before
     assert extra.name == rrset.name
     assert ZoneData.from_text(signed.to_text(), "example.org.") == signed
+
+
+SMIMEA = "3 1 1 " + "ab" * 32
+
+
+def test_compact_keeps_only_rrsets_of_one_rr() -> None:
+    two = dns.rrset.from_text("a.example.org.", 300, "IN", "A", "192.0.2.1", "192.0.2.2")
+    assert compact(two) is two
+    one = compact(dns.rrset.from_text("u._smimecert.example.org.", 300, "IN", "SMIMEA", SMIMEA))
+    assert isinstance(one, CompactRRset)
+    assert compact(one) is one
+
+
+def test_compact_rrset_changes_like_a_plain_one() -> None:
+    plain = dns.rrset.from_text("u._smimecert.example.org.", 300, "IN", "SMIMEA", SMIMEA)
+    rrset = compact(plain.copy())
+    assert rrset == plain
+    assert plain == rrset
+    assert plain[0] in rrset
+    assert copy.copy(rrset) == plain
+    assert pickle.loads(pickle.dumps(rrset)) == plain
+    other = dns.rrset.from_text("u._smimecert.example.org.", 300, "IN", "SMIMEA", "3 1 0 00")
+    rrset.add(other[0], 60)
+    plain.add(other[0], 60)
+    assert len(rrset) == 2
+    assert rrset == plain
+    assert rrset.ttl == 60
+    assert rrset.difference(plain) == dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+    rrset.remove(other[0])
+    assert [r.to_text() for r in rrset] == [SMIMEA]
+
+
+def test_zone_of_compact_rrsets_round_trips_through_text() -> None:
+    zone = ZoneData("example.org.")
+    zone.add(
+        dns.rrset.from_text(
+            "example.org.", 300, "IN", "SOA", "ns1.example.org. h.example.org. 1 2 3 4 5"
+        )
+    )
+    for index in range(3):
+        owner = f"u{index}._smimecert.example.org."
+        zone.add(compact(dns.rrset.from_text(owner, 300, "IN", "SMIMEA", SMIMEA)))
+    zone.add(
+        compact(dns.rrset.from_text("u0._smimecert.example.org.", 300, "IN", "SMIMEA", "3 1 0 00"))
+    )
+    assert len(zone.get("u0._smimecert.example.org.", "SMIMEA")) == 2
+    assert ZoneData.from_text(zone.to_text(), "example.org.") == zone
