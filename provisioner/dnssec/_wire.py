@@ -8,8 +8,10 @@ self-check does not share the signer's code path.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import struct
+import time
 import zlib
 
 import dns.dnssectypes
@@ -27,6 +29,7 @@ import dns.rrset
 import dns.wire
 
 from provisioner.zone.compact import CompactRRset
+from provisioner.zone.model import name_text
 
 RdataType = dns.rdatatype.RdataType
 RRSIG = dns.rdtypes.ANY.RRSIG.RRSIG
@@ -377,6 +380,19 @@ class SignerRRSIGset(CompactRRset):
         size = _RRSIG_HEADER.size
         return new_rrsig(packed[:size], self._signer, packed[size:])
 
+    def _one_text(self) -> str:
+        packed: bytes = self._rdata
+        covered, algorithm, labels, ttl, expiration, inception, tag = _RRSIG_HEADER.unpack_from(
+            packed
+        )
+        signature = base64.b64encode(packed[_RRSIG_HEADER.size :]).decode()
+        # dnspython breaks base64 into words of 32 characters.
+        words = " ".join(signature[i : i + 32] for i in range(0, len(signature), 32))
+        return (
+            f"{_type_text(covered)} {algorithm} {labels} {ttl} {_sigtime(expiration)} "
+            f"{_sigtime(inception)} {tag} {_absolute_text(self._signer)} {words}"
+        )
+
 
 def new_rrsig_rrset(
     owner: dns.name.Name,
@@ -413,6 +429,9 @@ class SignerNSECset(CompactRRset):
         bitmap, windows_wire = self._bitmap
         return new_nsec(self._rdata, bitmap, windows_wire)
 
+    def _one_text(self) -> str:
+        return name_text(self._rdata) + _bitmap_text(*self._bitmap)
+
 
 class SignerNSEC3set(CompactRRset):
     """A CompactRRset of one NSEC3, stored as its next hashed owner and shared fields.
@@ -428,6 +447,42 @@ class SignerNSEC3set(CompactRRset):
     def _one(self) -> dns.rdata.Rdata:
         flags, iterations, salt, bitmap, windows_wire = self._fields
         return new_nsec3(flags, iterations, salt, self._rdata, bitmap, windows_wire)
+
+    def _one_text(self) -> str:
+        flags, iterations, salt, bitmap, windows_wire = self._fields
+        salt_text = salt.hex() if salt else "-"
+        following = base64.b32hexencode(self._rdata).rstrip(b"=").lower().decode()
+        return f"1 {flags} {iterations} {salt_text} {following}{_bitmap_text(bitmap, windows_wire)}"
+
+
+# Caches for rendering: a signed zone repeats a few types, times, signer names and bitmaps.
+
+
+@functools.lru_cache(maxsize=256)
+def _type_text(rdtype: int) -> str:
+    return dns.rdatatype.to_text(rdtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sigtime(posix_time: int) -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(posix_time))
+
+
+@functools.lru_cache(maxsize=64)
+def _absolute_text(name: dns.name.Name) -> str:
+    return name_text(name)
+
+
+_BITMAP_TEXTS: dict[bytes, str] = {}
+
+
+def _bitmap_text(bitmap: dns.rdtypes.util.Bitmap, windows_wire: bytes) -> str:
+    text = _BITMAP_TEXTS.get(windows_wire)
+    if text is None:
+        if len(_BITMAP_TEXTS) >= 4096:
+            _BITMAP_TEXTS.clear()
+        text = _BITMAP_TEXTS[windows_wire] = bitmap.to_text()
+    return text
 
 
 def new_nsec_rrset(

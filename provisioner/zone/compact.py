@@ -2,6 +2,7 @@
 
 Public API:
     CompactRRset            behaves as dns.rrset.RRset; see its docstring
+        .rdata_text()       the text of its RR, or None once its RRs may have changed
     compact(rrset)          the same RRs as a CompactRRset when it contains exactly one RR
 """
 
@@ -58,11 +59,29 @@ class CompactRRset(dns.rrset.RRset):
     def _one(self) -> dns.rdata.Rdata:
         return self._rdata  # type: ignore[no-any-return]
 
+    def rdata_text(self) -> str | None:
+        """Return the one RR's rdata as dnspython's to_text() writes it (absolute names).
+
+        Returns None once the dictionary of RRs exists, because the RRs may have changed since.
+        """
+        try:
+            _SET_ITEMS.__get__(self, CompactRRset)
+        except AttributeError:
+            return self._one_text()
+        return None
+
+    def _one_text(self) -> str:
+        # Subclasses that store a compact form write its text without building an rdata.
+        return self._one().to_text()  # type: ignore[no-any-return]
+
     def __iter__(self) -> Iterator[dns.rdata.Rdata]:
         return iter(self._rdatas())
 
     def __len__(self) -> int:
-        return len(self._rdatas())
+        try:
+            return len(_SET_ITEMS.__get__(self, CompactRRset))
+        except AttributeError:
+            return 1
 
     def __getitem__(self, index: int | slice) -> object:
         rdatas = self._rdatas()

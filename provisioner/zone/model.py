@@ -16,6 +16,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from provisioner.zone.compact import CompactRRset
+
 RdataType = dns.rdatatype.RdataType
 RRsetKey = tuple[dns.name.Name, RdataType, RdataType]
 
@@ -83,8 +85,22 @@ class ZoneData:
 
     def __iter__(self) -> Iterator[dns.rrset.RRset]:
         """Iterate RRsets in canonical order of owner name, then type, then covered type."""
-        for key in sorted(self.rrsets, key=_sort_key):
+        for key in self._ordered_keys():
             yield self.rrsets[key]
+
+    def _ordered_keys(self) -> list[RRsetKey]:
+        # A signed zone has about four keys per owner name, which share one Name object, so
+        # the sort key of each name is made once.
+        name_keys: dict[int, tuple[bytes, ...]] = {}
+
+        def sort_key(key: RRsetKey) -> tuple[tuple[bytes, ...], int, int]:
+            name = key[0]
+            name_key = name_keys.get(id(name))
+            if name_key is None:
+                name_key = name_keys[id(name)] = canonical_name_key(name)
+            return (name_key, key[1], key[2])
+
+        return sorted(self.rrsets, key=sort_key)
 
     def __eq__(self, other: object) -> bool:
         """Compare origin, RRsets, RRs and TTLs (dnspython's RRset equality ignores TTLs)."""
@@ -119,18 +135,28 @@ class ZoneData:
         """Render the zone in master-file format, SOA first, deterministic for equal content."""
         lines = [f"$ORIGIN {self.origin}"]
         soa_key = (self.origin, RdataType.SOA, NONE)
-        ordered = sorted(self.rrsets, key=_sort_key)
+        ordered = self._ordered_keys()
         if soa_key in self.rrsets:
             ordered.remove(soa_key)
             ordered.insert(0, soa_key)
-        # An owner name has several RRsets (data, RRSIG, NSEC), so its text is made once.
-        owner_texts: dict[dns.name.Name, str] = {}
+        # An owner name has several RRsets (data, RRSIG, NSEC) that share one Name object, so
+        # its text is made once. The Name objects stay alive, so their id() values are unique.
+        owner_texts: dict[int, str] = {}
+        type_texts: dict[int, str] = {}
         for key in ordered:
             rrset = self.rrsets[key]
-            owner = owner_texts.get(rrset.name)
+            owner = owner_texts.get(id(rrset.name))
             if owner is None:
-                owner = owner_texts[rrset.name] = name_text(rrset.name)
-            prefix = f"{owner} {rrset.ttl} IN {dns.rdatatype.to_text(rrset.rdtype)} "
+                owner = owner_texts[id(rrset.name)] = name_text(rrset.name)
+            type_text = type_texts.get(rrset.rdtype)
+            if type_text is None:
+                type_text = type_texts[rrset.rdtype] = dns.rdatatype.to_text(rrset.rdtype)
+            prefix = f"{owner} {rrset.ttl} IN {type_text} "
+            if isinstance(rrset, CompactRRset):
+                text = rrset.rdata_text()
+                if text is not None:
+                    lines.append(prefix + text)
+                    continue
             if len(rrset) == 1:
                 lines.append(prefix + rrset[0].to_text())
                 continue
@@ -182,7 +208,3 @@ def canonical_name_key(name: dns.name.Name) -> tuple[bytes, ...]:
     faster than dns.name.Name comparisons.
     """
     return tuple(label.lower() for label in reversed(name.labels))
-
-
-def _sort_key(key: RRsetKey) -> tuple[tuple[bytes, ...], int, int]:
-    return (canonical_name_key(key[0]), int(key[1]), int(key[2]))

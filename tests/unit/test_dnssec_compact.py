@@ -20,7 +20,7 @@ from provisioner.zone.model import ZoneData
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
-def _signed(denial: str) -> ZoneData:
+def _signed(denial: str, algorithm: int = 13, salt: str = "") -> ZoneData:
     zone = ZoneData("example.org.")
     zone.add(
         dns.rrset.from_text(
@@ -30,11 +30,16 @@ def _signed(denial: str) -> ZoneData:
     zone.add(dns.rrset.from_text("example.org.", 300, "IN", "NS", "ns1.example.org."))
     zone.add(dns.rrset.from_text("ns1.example.org.", 300, "IN", "A", "127.0.0.1"))
     zone.add(dns.rrset.from_text("www.example.org.", 300, "IN", "A", "127.0.0.2"))
+    zone.add(dns.rrset.from_text("*.wild.example.org.", 300, "IN", "TXT", "x"))
+    zone.add(dns.rrset.from_text("a.b.c.example.org.", 300, "IN", "AAAA", "::1"))
     keys = [
-        KeyAssignment(generate_key(13, 257), KeyRole.KSK),
-        KeyAssignment(generate_key(13, 256), KeyRole.ZSK),
+        KeyAssignment(generate_key(algorithm, 257), KeyRole.KSK),
+        KeyAssignment(generate_key(algorithm, 256), KeyRole.ZSK),
     ]
-    return sign_zone(zone, keys, DnssecPolicy(denial=denial), NOW)
+    policy = DnssecPolicy.model_validate(
+        {"algorithm": algorithm, "denial": denial, "nsec3": {"salt": salt}}
+    )
+    return sign_zone(zone, keys, policy, NOW)
 
 
 @pytest.mark.parametrize("denial", ["nsec", "nsec3"])
@@ -52,6 +57,26 @@ def test_compact_rrsets_equal_plain_copies(denial: str) -> None:
         assert [r.to_text() for r in rrset] == [r.to_text() for r in plain]
         assert copy.copy(rrset) == plain
         assert pickle.loads(pickle.dumps(rrset)) == plain
+
+
+@pytest.mark.parametrize(
+    ("denial", "algorithm", "salt"),
+    [("nsec", 13, ""), ("nsec3", 13, "ab12"), ("nsec", 8, ""), ("nsec3", 15, "")],
+)
+def test_rdata_text_equals_dnspython(denial: str, algorithm: int, salt: str) -> None:
+    signed = _signed(denial, algorithm, salt)
+    compact = [r for r in signed.rrsets.values() if isinstance(r, CompactRRset)]
+    denial_type = dns.rdatatype.NSEC if denial == "nsec" else dns.rdatatype.NSEC3
+    assert {r.rdtype for r in compact} == {dns.rdatatype.RRSIG, denial_type}
+    for rrset in compact:
+        assert rrset.rdata_text() == rrset[0].to_text()
+
+
+def test_rdata_text_after_change_is_none() -> None:
+    rrset = compact(dns.rrset.from_text("u._smimecert.example.org.", 300, "IN", "SMIMEA", SMIMEA))
+    assert rrset.rdata_text() == SMIMEA
+    rrset.add(dns.rrset.from_text(rrset.name, 300, "IN", "SMIMEA", "3 1 0 00")[0])
+    assert rrset.rdata_text() is None
 
 
 def test_compact_rrset_mutation_and_round_trip() -> None:
