@@ -12,7 +12,7 @@ no salt and no extra iterations. Tools that are not installed are left out of th
 Measured for each signer, in the same run on the same zone:
 - time: wall-clock seconds of the signing process, from start to exit;
 - peak PSS: the largest proportional set size of the signer's process tree, sampled every
-  0.1 s from /proc/PID/smaps_rollup (so that pages shared by worker processes count once);
+  0.1 s from /proc/PID/smaps_rollup (so that pages shared between processes count once);
 - max RSS: ru_maxrss from wait4(), the peak resident set of the largest single process.
 For provisioner the zone is built in memory (the product never parses zone files: the zone
 builder hands ZoneData to the signer), so its time is ZoneSigner.sign() alone, while its memory
