@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS certificates (
     created TEXT NOT NULL,
     data TEXT NOT NULL DEFAULT '{}'
 );
+-- Every user and host looks up its certificates and keys by owner: without these indexes each
+-- look-up scans the table, and an apply of 20,000 users spent about 2 minutes in SQLite.
+CREATE INDEX IF NOT EXISTS certificates_by_owner ON certificates (owner, purpose, status);
+CREATE INDEX IF NOT EXISTS keys_by_owner ON keys (owner, purpose);
 CREATE TABLE IF NOT EXISTS zones (
     name TEXT PRIMARY KEY,
     serial INTEGER NOT NULL,
