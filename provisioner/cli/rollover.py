@@ -22,7 +22,12 @@ def start(
     zone: str | None = typer.Option(None, "--zone", help="zone whose DNSSEC key to roll"),
     key: str | None = typer.Option(None, "--key", help="ksk, zsk, csk or algorithm"),
     algorithm: int | None = typer.Option(None, "--algorithm", help="new algorithm number"),
-    method: str = typer.Option("double-ds", "--method", help="KSK method: double-ds, double-ksk"),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="KSK method: double-ds or double-ksk (default: double-ds when the parent zone "
+        "is in the spec, else double-ksk)",
+    ),
     mx: str | None = typer.Option(None, "--mx", help="MX host whose certificate to roll"),
     user: str | None = typer.Option(None, "--user", help="mail address whose certificate to roll"),
     dns_port: int = DnsPort,

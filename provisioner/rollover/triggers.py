@@ -67,9 +67,9 @@ def due_rollovers(engine: RolloverEngine) -> list[tuple[str, str, int | None]]:
                 switch = "activate-new"
             else:
                 kind, lifetime = key.role, policy.ksk_lifetime
-                method = "ksk-double-ds" if key.role == "ksk" else "csk"
+                method = f"ksk-{engine.ksk_method(zone)}" if key.role == "ksk" else "csk"
                 steps = machines.dnssec_steps(method, policy, times)
-                switch = "swap-dnskey" if key.role == "ksk" else "swap-ds"
+                switch = "swap-dnskey" if method == "ksk-double-ds" else "swap-ds"
             if lifetime <= 0:
                 continue
             lead = machines.lead_time(steps, switch)

@@ -277,12 +277,24 @@ class RolloverEngine:
     # --- start --------------------------------------------------------------------------------
 
     def start_dnssec(
-        self, zone_name: str, key: str, *, algorithm: int | None = None, method: str = "double-ds"
+        self, zone_name: str, key: str, *, algorithm: int | None = None, method: str | None = None
     ) -> str:
-        """Start a rollover of ``key`` (ksk, zsk, csk or algorithm) in ``zone_name``."""
+        """Start a rollover of ``key`` (ksk, zsk, csk or algorithm) in ``zone_name``.
+
+        ``method`` (double-ds or double-ksk) applies to KSKs; None chooses by ksk_method().
+        """
         from provisioner.workflows.zonekeys import load_zone_keys
 
         zone = self._zone(zone_name)
+        if method is None:
+            method = self.ksk_method(zone)
+        elif key == "ksk" and method == "double-ds" and self._parent(zone) is None:
+            log.warning(
+                "zone %s: its parent is not in the spec and the CDS RRset lists only KSKs "
+                "in the DNSKEY RRset, so the add-ds step waits until the new DS is handed to "
+                "the parent as 'provisioner ds' prints it",
+                zone.name,
+            )
         if zone.dnssec.signer != "provisioner":
             raise RolloverError(
                 f"zone {zone.name} is signed by {zone.dnssec.signer}, not provisioner, so "
@@ -774,6 +786,16 @@ class RolloverEngine:
         if zone is None:
             raise RolloverError(f"no zone of the spec contains {name}")
         return zone
+
+    def ksk_method(self, zone: ZoneSpec) -> str:
+        """Return the KSK rollover method for ``zone``: double-ds only when the spec has its parent.
+
+        provisioner then writes the new DS into the parent zone itself. A parent outside the
+        spec learns DS records from the CDS RRset (RFC 7344) or from its operator. The CDS RRset
+        lists only KSKs in the DNSKEY RRset, so such a parent could not pre-publish the new DS
+        of a double-DS rollover. Double-KSK publishes the new KSK first and changes CDS once.
+        """
+        return "double-ds" if self._parent(zone) is not None else "double-ksk"
 
     def _parent(self, zone: ZoneSpec) -> ZoneSpec | None:
         name = dns.name.from_text(zone.name)

@@ -52,6 +52,15 @@ def test_start_zsk_then_status(spec_path: Path) -> None:
     assert "name server" in rollovers[0]["waiting_for"]
 
 
+def test_ksk_method_default_follows_parent(spec_path: Path) -> None:
+    # The spec has test. and its child example.test., but not the root.
+    for zone in ("example.test", "test"):
+        result = invoke("start", str(spec_path), "--zone", zone, "--key", "ksk", "--dns-port", "9")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    kinds = {r["subject"]: r["kind"] for r in status_json(spec_path)}
+    assert kinds == {"example.test.": "ksk-double-ds", "test.": "ksk-double-ksk"}
+
+
 def test_second_rollover_of_zone_rejected(spec_path: Path) -> None:
     invoke("start", str(spec_path), "--zone", "example.test", "--key", "zsk")
     result = invoke("start", str(spec_path), "--zone", "example.test", "--key", "ksk")

@@ -55,6 +55,19 @@ def test_zsk_lifetime_starts_rollover(tmp_path: Path) -> None:
     assert sum(1 for k in keys if k.data["role"] == "zsk") == 2
 
 
+def test_ksk_lifetime_method_follows_parent(tmp_path: Path) -> None:
+    spec_path, world, clock = setup_world(tmp_path, ksk_lifetime=3600)
+    clock.advance(3600)
+    spec = load_spec(spec_path)
+    with LocalStore(spec.state_dir()) as store:
+        engine = open_engine(spec_path, world, store)
+        engine.run()
+        kinds = {r["data"]["zone"]: r["kind"] for r in engine.records(active_only=True)}
+    # The spec has the parent of example.test., where provisioner writes the new DS itself.
+    # The root, parent of test., is not in the spec, so test. rolls its KSK by double-KSK.
+    assert kinds == {CHILD: "ksk-double-ds", "test.": "ksk-double-ksk"}
+
+
 class ParentWithoutDs(World):
     """A world whose parent never serves the new DS RRset."""
 

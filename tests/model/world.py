@@ -66,6 +66,7 @@ def write_spec(
     denial: str = "nsec",
     imported: bool = False,
     zsk_lifetime: int = 0,
+    ksk_lifetime: int = 0,
     deploy_command: str = '["true"]',
     child_algorithm: int = 13,
 ) -> Path:
@@ -76,7 +77,7 @@ def write_spec(
         f"propagation_delay: {timings.propagation}, "
         f"parent_propagation_delay: {timings.parent_propagation}, "
         f"publish_safety: {timings.safety}, retire_safety: {timings.safety}, "
-        f"zsk_lifetime: {zsk_lifetime}, ksk_lifetime: 0}}"
+        f"zsk_lifetime: {zsk_lifetime}, ksk_lifetime: {ksk_lifetime}}}"
     )
     imported_source = "{import: {certificate: mx.pem, key: mx.key}}"
     certificate = imported_source if imported else "{authority: ca}"
