@@ -24,12 +24,21 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` in one rename; the file has ``mode`` from creation on."""
+def write_atomic(
+    path: Path | str, data: bytes | str, *, mode: int = 0o644, durable: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` in one rename; the file has ``mode`` from creation on.
+
+    ``durable=False`` skips the fsync calls, for files that the next run rewrites when they
+    differ (exported copies). Readers still see the old or the new file, but after a crash of
+    the operating system the file may be empty.
+    """
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        # A stat costs far less than a mkdir that fails on an existing folder.
+        path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     checkpoint()
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -44,17 +53,20 @@ def write_atomic(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> N
             if half:
                 checkpoint()
                 half = 0
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     os.close(fd)
-    fsync_directory(path.parent)
     checkpoint()
+    # The data is on disk before the rename. The folder's fsync after the rename makes the new
+    # name durable, so the temporary name needs no fsync of its own.
     os.replace(temporary, path)
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
     checkpoint()
 
 

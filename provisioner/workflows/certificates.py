@@ -65,6 +65,7 @@ class CertificateManager:
         self._authorities: dict[str, pki_ca.CertificateAuthority] = {}
         self.issued: list[str] = []
         self.warnings: list[str] = acme_warnings(spec) + zone_warnings(spec)
+        self._sources: dict[tuple[str, str], CertificateSource] | None = None
 
     # --- authorities --------------------------------------------------------------------------
 
@@ -383,13 +384,12 @@ class CertificateManager:
         return held
 
     def _source_label_for(self, purpose: str, owner: str) -> str:
-        for server in self.spec.mail_servers:
-            if purpose == "server" and server.host == owner:
-                return _source_label(server.certificate)
-        for user in self.spec.users:
-            if purpose == "smime" and user.address == owner:
-                return _source_label(user.certificate)
-        return purpose
+        if self._sources is None:
+            # Built once: a scan of the spec per certificate made a first apply quadratic.
+            self._sources = {("server", s.host): s.certificate for s in self.spec.mail_servers}
+            self._sources.update({("smime", u.address): u.certificate for u in self.spec.users})
+        source = self._sources.get((purpose, owner))
+        return purpose if source is None else _source_label(source)
 
 
 def _spki(certificate: x509.Certificate) -> bytes:

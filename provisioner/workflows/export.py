@@ -59,4 +59,5 @@ def _write_if_changed(path, data: bytes | str) -> None:  # type: ignore[no-untyp
             return
     except FileNotFoundError:
         pass
-    write_atomic(path, payload)
+    # Exported copies are compared and rewritten on every apply, so they need no fsync.
+    write_atomic(path, payload, durable=False)
