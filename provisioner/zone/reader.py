@@ -1,8 +1,10 @@
 """A fast reader for zone text in the form ZoneData.to_text() writes.
 
-dnspython's zone file parser takes about 0.8 ms per RR (a signed zone of 20,000 users has
-80,000 RRs), and apply reads both the zone file it last wrote and the copy in the state store.
-That form is simple: a ``$ORIGIN`` line, then one RR per line as "owner TTL IN TYPE rdata", with
+apply reads both the zone file it last wrote and the copy in the state store. For a signed zone
+of 20,000 users (80,000 RRs) dnspython's zone file parser took about 40 s of a 65-second apply
+that changed nothing; with this reader the apply took 24 s (2 vCPUs, Python 3.11).
+
+The form to_text() writes is simple: a ``$ORIGIN`` line, then one RR per line as "owner TTL IN TYPE rdata", with
 absolute owner names and single spaces. This reader splits those lines itself, builds RRSIG,
 NSEC, NSEC3, TLSA and SMIMEA RRs of one RR in the compact forms the signer and the zone builder
 use, and hands other rdata to dns.rdata.from_text one line at a time.
@@ -34,6 +36,7 @@ from provisioner.zone.model import NONE, RRsetKey, ZoneData
 RdataType = dns.rdatatype.RdataType
 
 _IN = dns.rdataclass.IN
+_MAX_TTL = 2**32 - 1  # the largest TTL dnspython's zone parser accepts
 _DANE = {
     RdataType.TLSA: dns.rdtypes.ANY.TLSA.TLSA,
     RdataType.SMIMEA: dns.rdtypes.ANY.SMIMEA.SMIMEA,
@@ -95,6 +98,8 @@ class _Reader:
             raise _NotCanonical
         owner = self.owner(fields[0])
         ttl = int(fields[1])
+        if ttl > _MAX_TTL:
+            raise _NotCanonical
         rdtype = self.rdtype(fields[3])
         text = fields[4]
         if rdtype == RdataType.RRSIG:

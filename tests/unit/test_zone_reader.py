@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import dns.exception
 import dns.name
@@ -119,6 +120,8 @@ def test_rrs_of_one_rrset_merge() -> None:
         "$ORIGIN example.org.\na 300 IN A 127.0.0.1\n",
         "$ORIGIN example.org.\na.example.org. 300 IN A (\n 127.0.0.1 )\n",
         "$ORIGIN example.org.\na.example.org.  300 IN A 127.0.0.1\n",
+        "$ORIGIN example.org.\na.example.org. 300 in A 127.0.0.1\n",
+        "$ORIGIN example.org.\na.example.org. 5m IN A 127.0.0.1\n",
         "a.example.org. 300 IN A 127.0.0.1\n",
     ],
 )
@@ -126,6 +129,11 @@ def test_other_text_goes_to_dnspython(text: str) -> None:
     assert read_canonical(text, ORIGIN) is None
     zone = ZoneData.from_text(text, ORIGIN)
     assert zone.get("a.example.org.", "A") is not None
+
+
+def test_ttl_out_of_range_goes_to_dnspython() -> None:
+    text = "$ORIGIN example.org.\na.example.org. 4294967296 IN NSEC b.example.org. A\n"
+    assert read_canonical(text, ORIGIN) is None
 
 
 def test_owner_outside_zone_goes_to_dnspython() -> None:
@@ -138,3 +146,48 @@ def test_bad_rdata_goes_to_dnspython() -> None:
     assert read_canonical(text, ORIGIN) is None
     with pytest.raises(dns.exception.SyntaxError):
         ZoneData.from_text(text, ORIGIN)
+
+
+def _random_zone(generator: random.Random) -> ZoneData:
+    zone = ZoneData(ORIGIN)
+    zone.add(
+        dns.rrset.from_text(
+            ORIGIN, 300, "IN", "SOA", "ns1.example.org. h.example.org. 1 3600 600 604800 300"
+        )
+    )
+    alphabet = 'abcXYZ09-_*.\\ ;"()'
+    for _ in range(40):
+        label = "".join(generator.choice(alphabet) for _ in range(generator.randrange(1, 8)))
+        owner = dns.name.Name([label.encode()]).concatenate(ORIGIN)
+        rdtype, rdata = generator.choice(
+            [
+                ("A", f"192.0.2.{generator.randrange(256)}"),
+                ("AAAA", f"2001:db8::{generator.randrange(65536):x}"),
+                ("TXT", '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '" x'),
+                ("MX", f"{generator.randrange(100)} mx.example.org."),
+                ("SRV", "0 5 25 mx.example.org."),
+                ("CAA", '0 iodef "mailto:a@example.org"'),
+                ("TLSA", f"3 1 1 {generator.randbytes(32).hex()}"),
+                ("SMIMEA", f"3 0 0 {generator.randbytes(generator.randrange(1, 300)).hex()}"),
+            ]
+        )
+        zone.add(dns.rrset.from_text(owner, generator.randrange(1, 86400), "IN", rdtype, rdata))
+    return zone
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_zones_read_like_dnspython(seed: int) -> None:
+    generator = random.Random(seed)
+    zone = _random_zone(generator)
+    if seed % 2:
+        keys = [
+            KeyAssignment(generate_key(13, 257), KeyRole.KSK),
+            KeyAssignment(generate_key(13, 256), KeyRole.ZSK),
+        ]
+        denial = "nsec3" if seed % 4 == 1 else "nsec"
+        zone = sign_zone(zone, keys, DnssecPolicy(denial=denial), NOW)
+    text = zone.to_text()
+    fast = read_canonical(text, ORIGIN)
+    assert fast is not None
+    assert fast == _with_dnspython(text)
+    assert fast.to_text() == text
