@@ -4,10 +4,10 @@ apply reads both the zone file it last wrote and the copy in the state store. Fo
 of 20,000 users (80,000 RRs) dnspython's zone file parser took about 40 s of a 65-second apply
 that changed nothing; with this reader the apply took 24 s (2 vCPUs, Python 3.11).
 
-The form to_text() writes is simple: a ``$ORIGIN`` line, then one RR per line as "owner TTL IN TYPE rdata", with
-absolute owner names and single spaces. This reader splits those lines itself, builds RRSIG,
-NSEC, NSEC3, TLSA and SMIMEA RRs of one RR in the compact forms the signer and the zone builder
-use, and hands other rdata to dns.rdata.from_text one line at a time.
+The form to_text() writes is simple: a ``$ORIGIN`` line, then one RR per line as
+"owner TTL IN TYPE rdata", with absolute owner names and single spaces. This reader splits those
+lines itself, builds RRSIG, NSEC, NSEC3, TLSA and SMIMEA RRs of one RR in the compact forms the
+signer and the zone builder use, and hands other rdata to dns.rdata.from_text one line at a time.
 
 Any other text (comments, $TTL, records spread over several lines, relative owner names, a
 class other than IN) makes read_canonical return None, and the caller parses with dnspython.
