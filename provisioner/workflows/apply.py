@@ -47,6 +47,8 @@ class PreparedZone:
     digest: str
     keys: list[ZoneKey] = field(default_factory=list)
     served: ZoneData | None = None
+    # desired.to_text(), rendered once for the digest and kept for the state store.
+    text: str = ""
 
 
 @dataclass
@@ -184,7 +186,7 @@ def _prepare_zone(
         return sign_and_verify(zone_spec, unsigned, keys, reuse, now)
 
     desired = build(serial, previous)
-    digest = _digest(desired)
+    text, digest = _render(desired)
 
     # The serial stays only when nothing changed since the last publication and nothing newer
     # is served (a run killed after writing but before recording leaves a newer serial).
@@ -197,7 +199,7 @@ def _prepare_zone(
     if not first and not unchanged and current != desired:
         serial = next_serial(max(serial, current_serial or 0), now)
         desired = build(serial, desired)
-        digest = _digest(desired)
+        text, digest = _render(desired)
 
     owned = None if backend.owns_whole_zone else _owned_keys(store, zone_spec.name)
     takeover = bool(getattr(zone_spec.publish, "takeover", False))
@@ -225,7 +227,7 @@ def _prepare_zone(
     if floor is not None and floor != serial and (floor - serial) % 2**32 < 2**31:
         serial = floor
         desired = build(serial, desired)
-        digest = _digest(desired)
+        text, digest = _render(desired)
         plan = make_plan()
     plan.warnings.extend(algorithm_warnings)
     if new_keys:
@@ -234,7 +236,7 @@ def _prepare_zone(
             "DNSKEY, DS and RRSIG values shown are placeholders"
         )
     backend.check_plan(plan, desired)
-    return PreparedZone(zone_spec, backend, desired, plan, digest, keys, served=current)
+    return PreparedZone(zone_spec, backend, desired, plan, digest, keys, served=current, text=text)
 
 
 def _comparable(backend: Backend, current: ZoneData | None, desired: ZoneData) -> ZoneData | None:
@@ -381,8 +383,10 @@ def _ds_from_server(zone: PreparedZone) -> dns.rrset.RRset | None:
     return ds_from_served(zone.served, zone.spec)
 
 
-def _digest(zone: ZoneData) -> str:
-    return hashlib.sha256(zone.to_text().encode()).hexdigest()
+def _render(zone: ZoneData) -> tuple[str, str]:
+    """Return the zone's text and the SHA-256 digest of that text."""
+    text = zone.to_text()
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def _publish(zone: PreparedZone, store: LocalStore, clock: Clock) -> None:
@@ -411,5 +415,5 @@ def _publish(zone: PreparedZone, store: LocalStore, clock: Clock) -> None:
         zone.backend.name,
         clock.now(),
         zone.plan.counts(),
-        zone_text=zone.desired.to_text(),
+        zone_text=zone.text,
     )
