@@ -550,44 +550,7 @@ class ZoneSigner:
         now: int,
     ) -> tuple[int, int, int]:
         """Store RRSIGs over ``to_sign`` in ``out``; return (refresh_due, made, reused)."""
-        policy = self.policy
-        keys = self._keys
-        tags = {(keys[i].algorithm, keys[i].key_tag): i for i in range(len(keys))}
-        prev = previous.rrsets if previous is not None else {}
-        inception = now - policy.inception_offset
-        expiration_base = now + policy.signature_validity
-        signer_wire = _wire.canonical_wire(origin)
-        # One int object per distinct field value across the RRSIGs of this pass.
-        shared: dict[int, int] = {}
-
-        def kept_signatures(owner: dns.name.Name, rrset: RRset, wanted: list[int]) -> list:
-            old_sigs = prev.get((owner, RdataType.RRSIG, RdataType(rrset.rdtype)))
-            if old_sigs is None:
-                return []
-            old = prev.get((owner, RdataType(rrset.rdtype), NONE))
-            if old is None or old.ttl != rrset.ttl or not (old is rrset or old == rrset):
-                return []
-            labels = _wire.rrsig_labels(owner)
-            found: set[int] = set()
-            kept = []
-            for sig in old_sigs:
-                index = tags.get((sig.algorithm, sig.key_tag))
-                if (
-                    index in wanted
-                    and index not in found
-                    and sig.original_ttl == rrset.ttl
-                    and sig.labels == labels
-                    and sig.signer == origin
-                    and sig.inception <= now
-                    and sig.expiration - now > policy.refresh
-                ):
-                    found.add(index)
-                    kept.append(sig)
-            return kept
-
-        refresh_due = 2**32
-        made = 0
-        reused = 0
+        signing = _SigningPass(self, origin, out, previous, now)
         parallel = self._parallel() and len(to_sign) > _CHUNK
         executor = concurrent.futures.ThreadPoolExecutor(self.threads - 1) if parallel else None
         with executor or contextlib.nullcontext():
@@ -595,69 +558,149 @@ class ZoneSigner:
                 # Python work on a slice, then its signatures made in several threads at once
                 # (cryptography releases the GIL while it signs), then Python work again.
                 # Threads that interleave Python work wait for the GIL more than they sign.
-                pending: list[tuple[RRsetKey, dns.name.Name, RRset, list, list[bytes]]] = []
-                inputs: list[tuple[SigningKey, bytes]] = []
-                for owner, rrset in to_sign[start : start + _CHUNK]:
-                    rdtype = RdataType(rrset.rdtype)
-                    wanted = self._keyset_signers if rdtype in _KEYSET_TYPES else self._data_signers
-                    kept = kept_signatures(owner, rrset, wanted) if prev else []
-                    for sig in kept:
-                        refresh_due = min(refresh_due, sig.expiration - policy.refresh)
-                    reused += len(kept)
-                    present = {(sig.algorithm, sig.key_tag) for sig in kept}
-                    missing = [
-                        keys[i]
-                        for i in wanted
-                        if (keys[i].algorithm, keys[i].key_tag) not in present
-                    ]
-                    rrsig_key = (owner, RdataType.RRSIG, rdtype)
-                    if not missing:
-                        out[rrsig_key] = _rrsig_rrset(owner, rrset, kept)
-                        continue
-                    owner_wire = _wire.canonical_wire(owner)
-                    expiration = _wire.jittered_expiration(
-                        owner_wire, rdtype, expiration_base, policy.jitter
-                    )
-                    refresh_due = min(refresh_due, expiration - policy.refresh)
-                    made += len(missing)
-                    labels = _wire.rrsig_labels(owner)
-                    rrs = _wire.rrset_wire(
-                        owner_wire,
-                        rdtype,
-                        rrset.ttl,
-                        sorted({rdata.to_digestable(origin) for rdata in rrset}),
-                    )
-                    headers = []
-                    for key in missing:
-                        header = _wire.rrsig_header(
-                            rdtype,
-                            key.algorithm,
-                            labels,
-                            rrset.ttl,
-                            expiration,
-                            inception,
-                            key.key_tag,
-                        )
-                        headers.append(header)
-                        inputs.append((key, header + signer_wire + rrs))
-                    pending.append((rrsig_key, owner, rrset, kept, headers))
-
-                signatures = iter(_sign_all(inputs, executor, self.threads))
-                for rrsig_key, owner, rrset, kept, headers in pending:
-                    if not kept and len(headers) == 1:
-                        # The common case (one new signature) skips building an RRSIG rdata.
-                        out[rrsig_key] = _wire.new_rrsig_rrset(
-                            owner, rrsig_key[2], rrset.ttl, headers[0], origin, next(signatures)
-                        )
-                        continue
-                    sigs = list(kept)
-                    for header in headers:
-                        sigs.append(_wire.new_rrsig(header, origin, next(signatures), shared))
-                    out[rrsig_key] = _rrsig_rrset(owner, rrset, sigs)
-        return refresh_due, made, reused
+                pending, inputs = signing.prepare(to_sign[start : start + _CHUNK])
+                signing.store(pending, _sign_all(inputs, executor, self.threads))
+        return signing.refresh_due, signing.made, signing.reused
 
     def _parallel(self) -> bool:
         return self.threads > 1 and all(getattr(key, "parallel_safe", False) for key in self._keys)
+
+
+# One RRset whose signatures are being made: its RRSIG key, owner, RRset, the signatures kept
+# from the previous zone, and the packed header of each new signature.
+_Pending = tuple[RRsetKey, dns.name.Name, RRset, list[_wire.RRSIG], list[bytes]]
+
+
+class _SigningPass:
+    """The signatures of one pass: which to keep, what to sign, and storing the results."""
+
+    def __init__(
+        self,
+        signer: ZoneSigner,
+        origin: dns.name.Name,
+        out: dict[RRsetKey, RRset],
+        previous: ZoneData | None,
+        now: int,
+    ) -> None:
+        policy = signer.policy
+        self.signer = signer
+        self.policy = policy
+        self.origin = origin
+        self.out = out
+        self.keys = signer._keys
+        self.tags = {(key.algorithm, key.key_tag): i for i, key in enumerate(self.keys)}
+        self.previous = previous.rrsets if previous is not None else {}
+        self.now = now
+        self.inception = now - policy.inception_offset
+        self.expiration_base = now + policy.signature_validity
+        self.signer_wire = _wire.canonical_wire(origin)
+        # One int object per distinct field value across the RRSIGs of this pass.
+        self.shared: dict[int, int] = {}
+        self.refresh_due = 2**32
+        self.made = 0
+        self.reused = 0
+
+    def kept_signatures(self, owner: dns.name.Name, rrset: RRset, wanted: list[int]) -> list:
+        """Return the previous zone's RRSIGs over ``rrset`` that are still good to publish."""
+        previous = self.previous
+        old_sigs = previous.get((owner, RdataType.RRSIG, RdataType(rrset.rdtype)))
+        if old_sigs is None:
+            return []
+        old = previous.get((owner, RdataType(rrset.rdtype), NONE))
+        if old is None or old.ttl != rrset.ttl or not (old is rrset or old == rrset):
+            return []
+        labels = _wire.rrsig_labels(owner)
+        now = self.now
+        found: set[int] = set()
+        kept = []
+        for sig in old_sigs:
+            index = self.tags.get((sig.algorithm, sig.key_tag))
+            if (
+                index in wanted
+                and index not in found
+                and sig.original_ttl == rrset.ttl
+                and sig.labels == labels
+                and sig.signer == self.origin
+                and sig.inception <= now
+                and sig.expiration - now > self.policy.refresh
+            ):
+                found.add(index)
+                kept.append(sig)
+        return kept
+
+    def prepare(
+        self, rrsets: list[tuple[dns.name.Name, RRset]]
+    ) -> tuple[list[_Pending], list[tuple[SigningKey, bytes]]]:
+        """Store the RRSIGs of RRsets that need no new signature; return the work for the rest.
+
+        The work is the pending RRsets and, in the same order, (key, signing input) pairs.
+        """
+        policy = self.policy
+        keys = self.keys
+        pending: list[_Pending] = []
+        inputs: list[tuple[SigningKey, bytes]] = []
+        for owner, rrset in rrsets:
+            rdtype = RdataType(rrset.rdtype)
+            wanted = (
+                self.signer._keyset_signers
+                if rdtype in _KEYSET_TYPES
+                else self.signer._data_signers
+            )
+            kept = self.kept_signatures(owner, rrset, wanted) if self.previous else []
+            for sig in kept:
+                self.refresh_due = min(self.refresh_due, sig.expiration - policy.refresh)
+            self.reused += len(kept)
+            present = {(sig.algorithm, sig.key_tag) for sig in kept}
+            missing = [
+                keys[i] for i in wanted if (keys[i].algorithm, keys[i].key_tag) not in present
+            ]
+            rrsig_key = (owner, RdataType.RRSIG, rdtype)
+            if not missing:
+                self.out[rrsig_key] = _rrsig_rrset(owner, rrset, kept)
+                continue
+            owner_wire = _wire.canonical_wire(owner)
+            expiration = _wire.jittered_expiration(
+                owner_wire, rdtype, self.expiration_base, policy.jitter
+            )
+            self.refresh_due = min(self.refresh_due, expiration - policy.refresh)
+            self.made += len(missing)
+            labels = _wire.rrsig_labels(owner)
+            rrs = _wire.rrset_wire(
+                owner_wire,
+                rdtype,
+                rrset.ttl,
+                sorted({rdata.to_digestable(self.origin) for rdata in rrset}),
+            )
+            headers = []
+            for key in missing:
+                header = _wire.rrsig_header(
+                    rdtype,
+                    key.algorithm,
+                    labels,
+                    rrset.ttl,
+                    expiration,
+                    self.inception,
+                    key.key_tag,
+                )
+                headers.append(header)
+                inputs.append((key, header + self.signer_wire + rrs))
+            pending.append((rrsig_key, owner, rrset, kept, headers))
+        return pending, inputs
+
+    def store(self, pending: list[_Pending], signatures: list[bytes]) -> None:
+        """Store the RRSIG RRset of each pending RRset, taking its new signatures in order."""
+        made = iter(signatures)
+        for rrsig_key, owner, rrset, kept, headers in pending:
+            if not kept and len(headers) == 1:
+                # The common case (one new signature) skips building an RRSIG rdata.
+                self.out[rrsig_key] = _wire.new_rrsig_rrset(
+                    owner, rrsig_key[2], rrset.ttl, headers[0], self.origin, next(made)
+                )
+                continue
+            sigs = list(kept)
+            for header in headers:
+                sigs.append(_wire.new_rrsig(header, self.origin, next(made), self.shared))
+            self.out[rrsig_key] = _rrsig_rrset(owner, rrset, sigs)
 
 
 # --------------------------------------------------------------------------------------
