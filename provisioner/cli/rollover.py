@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from provisioner.cli import context, output
 from provisioner.errors import RolloverError
-from provisioner.workflows.rollover import RolloverStatus, live_engine, write_timeline
+from provisioner.workflows.rollover import (
+    RolloverEngine,
+    RolloverStatus,
+    live_engine,
+    write_timeline,
+)
 
 rollover_app = typer.Typer(help="Start, advance and inspect key and certificate rollovers.")
 
@@ -107,11 +113,23 @@ def abort(
     rollover_id: str = typer.Argument(..., help="the rollover id from 'rollover status'"),
 ) -> None:
     """Back out a rollover where that is still safe; otherwise say why not."""
+    _print_engine_result(spec_path, lambda engine: engine.abort(rollover_id))
 
+
+@rollover_app.command("confirm-ds")
+def confirm_ds(
+    spec_path: Path = SpecArgument,
+    rollover_id: str = typer.Argument(..., help="the rollover id from 'rollover status'"),
+) -> None:
+    """Confirm that a parent outside the spec now serves the DS RRset this step expects."""
+    _print_engine_result(spec_path, lambda engine: engine.confirm_ds(rollover_id))
+
+
+def _print_engine_result(spec_path: Path, action: Callable[[RolloverEngine], str]) -> None:
     def run() -> str:
         spec = context.load(spec_path)
         with context.open_store(spec) as store:
-            return live_engine(spec, store, context.clock()).abort(rollover_id)
+            return action(live_engine(spec, store, context.clock()))
 
     output.stdout().print(output.escape(context.guarded(run)))
 

@@ -160,7 +160,8 @@ class LiveObserver:
                 False,
                 f"the parent zone {parent_name} is not in the spec with name server addresses, "
                 f"so provisioner cannot check its DS RRset; hand the DS records "
-                f"('provisioner ds SPEC {zone.name}') to the parent",
+                f"('provisioner ds SPEC {zone.name}') to the parent, and once it serves them "
+                "run 'provisioner rollover confirm-ds SPEC ID'",
             )
         wanted = ds_set(expected)
         problems = []

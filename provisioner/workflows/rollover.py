@@ -44,7 +44,7 @@ from provisioner.rollover.machines import (
     OBSERVE_ZONE,
     Step,
 )
-from provisioner.rollover.observe import Observation, Observer
+from provisioner.rollover.observe import Observation, Observer, describe_ds, ds_set
 from provisioner.rollover.timing import ZoneTimes
 from provisioner.spec.models import MailServerSpec, Spec, UserSpec, ZoneSpec
 from provisioner.store.local import CertificateRecord, LocalStore
@@ -638,9 +638,12 @@ class RolloverEngine:
                 result = self.observer.zone_serves(zone, state[0])
             elif kind == OBSERVE_PARENT_DS:
                 zone = self._zone(data["zone"])
-                result = self.observer.parent_serves_ds(
-                    zone, self._parent(zone), self.expected_ds(zone)
-                )
+                parent = self._parent(zone)
+                expected = self.expected_ds(zone)
+                if not _has_servers(parent) and _ds_confirmed(data, expected):
+                    result = Observation(True)
+                else:
+                    result = self.observer.parent_serves_ds(zone, parent, expected)
             elif kind == OBSERVE_MTA:
                 server = self._server(record["subject"])
                 current = self.store.current_certificate("server", server.host)
@@ -661,6 +664,43 @@ class RolloverEngine:
         return ds_rrset(zone.name, keys, zone.dnssec.ds_digests, zone.dnssec.ds_ttl)
 
     # --- abort --------------------------------------------------------------------------------
+
+    def confirm_ds(self, rollover_id: str) -> str:
+        """Record that a parent provisioner cannot query now serves the expected DS RRset.
+
+        provisioner cannot query a parent it does not know the servers of, so the operator who
+        handed the DS records over confirms it. The confirmation holds for the current step and
+        for the DS RRset expected now, and the step's wait counts from it.
+        """
+        record = self.record(rollover_id)
+        data = record["data"]
+        if data["status"] != "running" or record["kind"] not in machines.DNSSEC_KINDS:
+            raise RolloverError(f"rollover {rollover_id} is not a running DNSSEC key rollover")
+        step = Step.from_dict(data["steps"][data["step"]])
+        zone = self._zone(data["zone"])
+        if OBSERVE_PARENT_DS not in step.observe:
+            raise RolloverError(
+                f"step {step.name} of rollover {rollover_id} does not wait for the parent's DS "
+                "RRset, so there is nothing to confirm",
+                hint="see 'provisioner rollover status' for what the step waits for",
+            )
+        if _has_servers(self._parent(zone)):
+            raise RolloverError(
+                f"the parent of {zone.name} is in the spec with name server addresses, so "
+                "provisioner checks its DS RRset on those servers itself",
+                hint="run 'provisioner rollover run'; 'rollover status' says what it waits for",
+            )
+        expected = self.expected_ds(zone)
+        data["ds_confirmed"] = {
+            "step": data["step"],
+            "ds": sorted(ds_set(expected)),
+            "at": _iso(self.clock.now()),
+        }
+        self._persist(record, "ds-confirmed", notify=False)
+        return (
+            f"recorded that the parent of {zone.name} serves {describe_ds(ds_set(expected))}; "
+            "'provisioner rollover run' continues the rollover after the step's wait"
+        )
 
     def abort(self, rollover_id: str) -> str:
         """Back out a rollover while that is safe; raise RolloverError saying why when not."""
@@ -839,6 +879,21 @@ def _dnssec_kind(key: str, method: str) -> str:
     if key in ("zsk", "csk", "algorithm"):
         return key
     raise RolloverError(f"unknown key kind {key!r}", hint="use ksk, zsk, csk or algorithm")
+
+
+def _has_servers(zone: ZoneSpec | None) -> bool:
+    """Return whether ``zone`` is in the spec with addresses of name servers to query."""
+    return zone is not None and any(getattr(entry, "addresses", None) for entry in zone.nameservers)
+
+
+def _ds_confirmed(data: dict[str, Any], expected: dns.rrset.RRset) -> bool:
+    """Return whether the operator confirmed this step's DS RRset (see confirm_ds)."""
+    confirmed = data.get("ds_confirmed")
+    return (
+        confirmed is not None
+        and confirmed["step"] == data["step"]
+        and confirmed["ds"] == sorted(ds_set(expected))
+    )
 
 
 def _state_label(data: dict[str, Any]) -> str:

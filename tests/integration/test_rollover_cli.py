@@ -61,6 +61,14 @@ def test_ksk_method_default_follows_parent(spec_path: Path) -> None:
     assert kinds == {"example.test.": "ksk-double-ds", "test.": "ksk-double-ksk"}
 
 
+def test_confirm_ds_rejected_for_checked_parent(spec_path: Path) -> None:
+    invoke("start", str(spec_path), "--zone", "example.test", "--key", "ksk", "--dns-port", "9")
+    rollover_id = status_json(spec_path)[0]["id"]
+    result = invoke("confirm-ds", str(spec_path), rollover_id)
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "checks its DS RRset" in result.output  # type: ignore[attr-defined]
+
+
 def test_second_rollover_of_zone_rejected(spec_path: Path) -> None:
     invoke("start", str(spec_path), "--zone", "example.test", "--key", "zsk")
     result = invoke("start", str(spec_path), "--zone", "example.test", "--key", "ksk")

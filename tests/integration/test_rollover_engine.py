@@ -97,6 +97,60 @@ def test_status_reports_stuck_ds(tmp_path: Path) -> None:
     assert "does not serve the new DS RRset" in status.stuck
 
 
+class RootNotInSpec(World):
+    """A world whose zone test. has a parent (the root) that provisioner cannot query."""
+
+    def parent_serves_ds(self, zone, parent, expected):  # type: ignore[no-untyped-def]
+        if parent is None:
+            return Observation(False, f"cannot check the DS RRset of {zone.name}")
+        return super().parent_serves_ds(zone, parent, expected)
+
+
+def _run_for(spec_path: Path, world: World, clock: ManualClock, seconds: int) -> None:
+    """Run the engine every 5 seconds of the manual clock for ``seconds``."""
+    spec = load_spec(spec_path)
+    for _ in range(seconds // 5):
+        clock.advance(5)
+        with LocalStore(spec.state_dir()) as store:
+            open_engine(spec_path, world, store).run()
+
+
+def test_confirm_ds_lets_rollover_finish(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    spec_path = write_spec(tmp_path, SECONDS)
+    world = RootNotInSpec(tmp_path, clock, {"test.": 3, CHILD: 2})
+    first_apply(spec_path, world)
+    spec = load_spec(spec_path)
+    with LocalStore(spec.state_dir()) as store:
+        engine = open_engine(spec_path, world, store)
+        rollover_id = engine.start_dnssec("test.", "ksk")
+        with pytest.raises(RolloverError, match="nothing to confirm"):
+            engine.confirm_ds(rollover_id)
+    _run_for(spec_path, world, clock, seconds=200)
+    with LocalStore(spec.state_dir()) as store:
+        engine = open_engine(spec_path, world, store)
+        status = engine.status()[0]
+        assert status.kind == "ksk-double-ksk"
+        assert status.step == "swap-ds"
+        assert status.next_step_at is None
+        message = engine.confirm_ds(rollover_id)
+    assert message.startswith("recorded that the parent of test. serves key tag")
+    _run_for(spec_path, world, clock, seconds=200)
+    with LocalStore(spec.state_dir()) as store:
+        record = open_engine(spec_path, world, store).record(rollover_id)
+    assert record["data"]["status"] == "complete"
+
+
+def test_confirm_ds_refused_when_parent_is_checked(tmp_path: Path) -> None:
+    spec_path, world, clock = setup_world(tmp_path)
+    spec = load_spec(spec_path)
+    with LocalStore(spec.state_dir()) as store:
+        engine = open_engine(spec_path, world, store)
+        rollover_id = engine.start_dnssec(CHILD, "ksk")
+        with pytest.raises(RolloverError, match="checks its DS RRset"):
+            engine.confirm_ds(rollover_id)
+
+
 def test_abort_refused_after_first_step(tmp_path: Path) -> None:
     spec_path, world, clock = setup_world(tmp_path)
     spec = load_spec(spec_path)
