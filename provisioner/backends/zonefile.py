@@ -26,21 +26,39 @@ class ZonefileBackend:
         self.origin = origin
         self.path = path
         self.reload = reload
+        # The text read() found, to compare with the text apply would write.
+        self.text: str | None = None
 
     def read(self) -> ZoneData | None:
         try:
-            text = self.path.read_text()
+            # Bytes, not read_text(): universal newlines would hide CRLF line ends.
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as error:
             raise BackendError(f"cannot read zone file {self.path}: {error.strerror}") from error
         try:
+            text = data.decode()
+            self.text = text
             return ZoneData.from_text(text, self.origin)
         except Exception as error:  # dnspython raises several types for a bad zone file
             raise BackendError(
                 f"the zone file {self.path} cannot be parsed: {error}",
                 hint="move the file aside; provisioner rewrites it from the spec",
             ) from error
+
+    def differs_from(self, text: str) -> str | None:
+        """Return why the zone file must be rewritten although its RRsets match, or None.
+
+        Parsing forgives what servers may not: mixed TTLs in an RRset (the smallest is kept),
+        records outside the zone (dropped), CRLF line ends. The file is compared as text.
+        """
+        if self.text is None or self.text == text:
+            return None
+        return (
+            f"the zone file {self.path} differs from the text provisioner writes for the same "
+            "RRsets (edited by hand?); apply rewrites it with a new serial"
+        )
 
     def check_plan(self, plan: ZonePlan, desired: ZoneData) -> None:
         return None

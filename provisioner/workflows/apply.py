@@ -163,7 +163,10 @@ def _prepare_zone(
         current_serial = None
     previous_state = store.zone_state(zone_spec.name)
     previous_text = store.last_signed_zone(zone_spec.name)
-    previous = ZoneData.from_text(previous_text, zone_spec.name) if previous_text else None
+    if previous_text is not None and previous_text == getattr(backend, "text", None):
+        previous = current  # the zone file is the copy in the store: parse it once
+    else:
+        previous = ZoneData.from_text(previous_text, zone_spec.name) if previous_text else None
     if previous is None and backend.owns_whole_zone:
         previous = current
     now = clock.now()
@@ -196,7 +199,9 @@ def _prepare_zone(
         and digest == previous_state[1]
         and (current_serial is None or current_serial <= serial)
     )
-    if not first and not unchanged and current != desired:
+    differs_from = getattr(backend, "differs_from", None)
+    stale = differs_from(text) if differs_from is not None else None
+    if not first and (stale is not None or (not unchanged and current != desired)):
         serial = next_serial(max(serial, current_serial or 0), now)
         desired = build(serial, desired)
         text, digest = _render(desired)
@@ -230,6 +235,8 @@ def _prepare_zone(
         text, digest = _render(desired)
         plan = make_plan()
     plan.warnings.extend(algorithm_warnings)
+    if stale is not None:
+        plan.warnings.append(stale)
     if new_keys:
         plan.warnings.append(
             f"zone {zone_spec.name} has no DNSSEC keys yet: apply generates them, so the "

@@ -167,6 +167,43 @@ def test_change_bumps_serial_once(applied: Path, cli) -> None:  # type: ignore[n
     assert _zone(applied, "example.com").soa[0].serial == changed.soa[0].serial
 
 
+def _mixed_ttl(text: str) -> str:
+    return text.replace(
+        "_25._tcp.mx1.example.com. 300 IN TLSA 3 1 1",
+        "_25._tcp.mx1.example.com. 3600 IN TLSA 3 1 1",
+    )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(_mixed_ttl, id="mixed-ttl"),
+        pytest.param(lambda text: text + "www.example.org. 300 IN A 127.0.30.99\n", id="outside"),
+        pytest.param(lambda text: text.replace("\n", "\r\n"), id="crlf"),
+    ],
+)
+def test_hand_edit_parsed_alike_is_rewritten(applied: Path, cli, edit) -> None:  # type: ignore[no-untyped-def]
+    # Each edit parses to the same RRsets, but servers load it differently or reject it.
+    require_tool("kzonecheck")
+    path = applied / "out" / "zones" / "example.com.zone"
+    serial = _zone(applied, "example.com").soa[0].serial
+    edited = edit(path.read_bytes().decode())
+    path.write_bytes(edited.encode())
+    plan = cli("plan", "--detailed-exitcode", applied / "provisioner.yaml")
+    assert plan.returncode == 2
+    assert "differs from the text provisioner writes" in plan.stdout + plan.stderr
+    cli("apply", applied / "provisioner.yaml", check=True)
+    rewritten = path.read_bytes()
+    assert rewritten != edited.encode()
+    assert b"\r" not in rewritten
+    assert b"example.org" not in rewritten
+    assert _zone(applied, "example.com").soa[0].serial > serial
+    check = subprocess.run(
+        ["kzonecheck", "-o", "example.com.", str(path)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_private_keys_have_mode_0600(applied: Path) -> None:
     keys = list((applied / ".provisioner" / "keys").iterdir())
     assert keys
