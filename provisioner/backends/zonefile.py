@@ -42,8 +42,10 @@ class ZonefileBackend:
             self.text = text
             return ZoneData.from_text(text, self.origin)
         except Exception as error:  # dnspython raises several types for a bad zone file
+            # dnspython names the text it parsed "<string>"; name the file instead.
+            detail = str(error).replace("<string>", str(self.path))
             raise BackendError(
-                f"the zone file {self.path} cannot be parsed: {error}",
+                f"the zone file {self.path} cannot be parsed: {detail}",
                 hint="move the file aside; provisioner rewrites it from the spec",
             ) from error
 

@@ -228,7 +228,7 @@ def render_table(report: Report, console: object | None = None, show_ok: bool = 
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     table = Table(title=f"provisioner check: {report.status}", show_lines=False)
     for column in ("status", "check", "zone", "subject", "server", "message"):
         table.add_column(column, overflow="fold")

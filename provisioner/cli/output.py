@@ -31,11 +31,14 @@ def configure(*, verbosity: int, quiet: bool, color: bool) -> None:
 
 
 def stdout() -> Console:
-    return Console(no_color=not _state["color"], highlight=False, soft_wrap=True)
+    # emoji=False: rich would turn text such as ":100:" in a message into an emoji.
+    return Console(no_color=not _state["color"], highlight=False, soft_wrap=True, emoji=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, no_color=not _state["color"], highlight=False, soft_wrap=True)
+    return Console(
+        stderr=True, no_color=not _state["color"], highlight=False, soft_wrap=True, emoji=False
+    )
 
 
 def progress(message: str) -> None:
