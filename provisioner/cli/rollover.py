@@ -154,19 +154,28 @@ def timeline(
 def _render(statuses: list[RolloverStatus]) -> None:
     from rich.table import Table
 
+    console = output.stdout()
     if not statuses:
-        output.stdout().print("no rollovers")
+        console.print("no rollovers")
         return
-    table = Table("id", "state", "step", "next step at", "waiting for")
+    rows = []
     for item in statuses:
-        waiting = item.waiting_for
-        if item.stuck:
-            waiting = f"STUCK: {item.stuck}"
-        table.add_row(
-            output.escape(item.id),
-            item.state,
-            item.step,
-            item.next_step_at.isoformat(timespec="seconds") if item.next_step_at else "-",
-            output.escape(waiting),
-        )
-    output.stdout().print(table)
+        waiting = f"STUCK: {item.stuck}" if item.stuck else item.waiting_for
+        next_at = item.next_step_at.isoformat(timespec="seconds") if item.next_step_at else "-"
+        rows.append((item.id, item.state, item.step, next_at, waiting))
+    id_width = max(len(row[0]) for row in rows)
+    if console.width < id_width + 70:
+        # Too narrow for a table (80 columns when piped): abort, confirm-ds and timeline take
+        # the whole id, so each rollover gets a block instead of a row with a cut id.
+        for rollover_id, state, step, next_at, waiting in rows:
+            console.print(output.escape(rollover_id))
+            console.print(f"  state: {state}  step: {step}  next step at: {next_at}")
+            console.print(f"  waiting for: {output.escape(waiting)}")
+        return
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=id_width)
+    for header in ("state", "step", "next step at", "waiting for"):
+        table.add_column(header, overflow="fold")
+    for rollover_id, state, step, next_at, waiting in rows:
+        table.add_row(output.escape(rollover_id), state, step, next_at, output.escape(waiting))
+    console.print(table)
