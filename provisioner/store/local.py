@@ -128,10 +128,15 @@ class LocalStore:
 
     def open(self) -> LocalStore:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.root.exists():
+                # Only the owner may replace state.db or rename keys/, whatever the umask.
+                self.root.mkdir(parents=True, exist_ok=True)
+                os.chmod(self.root, 0o700)
             self.keys_dir.mkdir(mode=0o700, exist_ok=True)
             os.chmod(self.keys_dir, 0o700)
-            self.files_dir.mkdir(exist_ok=True)
+            if not self.files_dir.exists():
+                self.files_dir.mkdir()
+                os.chmod(self.files_dir, 0o755)
         except OSError as error:
             raise StoreError(
                 f"cannot create the state store at {self.root}: {error.strerror}",
