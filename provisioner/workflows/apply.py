@@ -326,8 +326,9 @@ def _check_served_keys(
         f"zone {zone_spec.name} is served signed by DNSKEYs (key tags {tags}) that the state "
         f"store {store.root} does not hold; publishing would replace them all and break "
         "validation at every resolver that follows the parent's DS",
-        hint="run with the state store that signed the zone (--state DIR). To re-key on "
-        "purpose, remove the published zone first and update the DS at the parent",
+        hint="run with the state store that signed the zone (--state DIR), or restore it from "
+        "a backup. To re-key on purpose, remove the published zone first and update the DS at "
+        "the parent",
     )
 
 
