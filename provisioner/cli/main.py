@@ -56,10 +56,19 @@ def validate(spec: SpecArgument, json_output: JsonOption = False) -> None:
     if json_output:
         output.print_json({"ok": True, "zones": [z.name for z in loaded.zones]})
     else:
-        output.stdout().print(
-            f"{spec}: valid ({len(loaded.zones)} zones, {len(loaded.mail_servers)} mail servers, "
-            f"{len(loaded.users)} users)"
+        counts = ", ".join(
+            _count(len(items), noun)
+            for items, noun in (
+                (loaded.zones, "zone"),
+                (loaded.mail_servers, "mail server"),
+                (loaded.users, "user"),
+            )
         )
+        output.stdout().print(f"{spec}: valid ({counts})")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @app.command()
