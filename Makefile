@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_zone_build.py
 	$(BIN)/python benchmarks/bench_sign.py --users 10000,100000
 	$(BIN)/python benchmarks/bench_rfc2136.py --users 20000
+	$(BIN)/python benchmarks/bench_apply.py --users 5000
 
 lint: venv
 	$(BIN)/ruff check provisioner tests benchmarks
