@@ -2,8 +2,9 @@
 
 ``Observer`` is what the engine calls; ``LiveObserver`` queries the real servers:
 - every name server of a zone, queried directly (no recursion), serves the published SOA serial;
-- every name server of the parent serves the expected DS RRset, and its RRSIG validates against
-  the parent's self-signed DNSKEY RRset (fetched from the same server);
+- every name server of the parent (from the spec, else found through the resolver) serves the
+  expected DS RRset, and its RRSIG validates against the parent's self-signed DNSKEY RRset
+  (fetched from the same server);
 - the MTA presents the expected certificate on every address and port (STARTTLS probe).
 """
 
@@ -21,6 +22,7 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rdatatype
+import dns.resolver
 import dns.rrset
 from cryptography import x509
 
@@ -84,7 +86,9 @@ class LiveObserver:
     """Observe real servers: name servers by the addresses of the spec, the MTA by STARTTLS.
 
     ``dns_port`` applies to every name server address (53 unless a test or lab moves it);
-    ``servers`` maps a zone name to explicit servers, overriding the spec.
+    ``servers`` maps a zone name to explicit servers, overriding the spec. ``resolver`` finds
+    the name servers of a parent zone that the spec does not list (default: the resolvers of
+    /etc/resolv.conf).
     """
 
     def __init__(
@@ -94,11 +98,13 @@ class LiveObserver:
         dns_port: int = 53,
         servers: dict[str, list[DnsServer]] | None = None,
         timeout: float = 3.0,
+        resolver: dns.resolver.Resolver | None = None,
     ) -> None:
         self.clock = clock
         self.dns_port = dns_port
         self.servers = servers or {}
         self.timeout = timeout
+        self.resolver = resolver
 
     def _zone_servers(self, zone: ZoneSpec) -> list[DnsServer]:
         if zone.name in self.servers:
@@ -156,13 +162,16 @@ class LiveObserver:
             servers = []
             parent_name = dns.name.from_text(zone.name).parent().to_text()
         if not servers:
-            return Observation(
-                False,
-                f"the parent zone {parent_name} is not in the spec with name server addresses, "
-                f"so provisioner cannot check its DS RRset; hand the DS records "
-                f"('provisioner ds SPEC {zone.name}') to the parent, and once it serves them "
-                "run 'provisioner rollover confirm-ds SPEC ID'",
-            )
+            try:
+                parent_name, servers = self._find_parent_servers(zone.name)
+            except (OSError, dns.exception.DNSException) as error:
+                return Observation(
+                    False,
+                    f"the parent zone of {zone.name} is not in the spec with name server "
+                    f"addresses, and its name servers cannot be found through the resolver "
+                    f"({error}); hand the DS records ('provisioner ds SPEC {zone.name}') to the "
+                    "parent, and once it serves them run 'provisioner rollover confirm-ds SPEC ID'",
+                )
         wanted = ds_set(expected)
         problems = []
         for server in servers:
@@ -179,6 +188,28 @@ class LiveObserver:
                 f"({describe_ds(wanted)}): " + "; ".join(problems),
             )
         return OK
+
+    def _find_parent_servers(self, child: str) -> tuple[str, list[DnsServer]]:
+        """Return the zone above ``child`` and its name servers' addresses, via the resolver.
+
+        The DS RRset is then read from each of those servers directly, as for a parent in the
+        spec, so a resolver's cache cannot hide what the parent serves.
+        """
+        resolver = self.resolver or dns.resolver.Resolver()
+        resolver.lifetime = self.timeout * 2
+        above = dns.name.from_text(child).parent()
+        apex = dns.resolver.zone_for_name(above, resolver=resolver)
+        servers = []
+        for target in sorted({rdata.target for rdata in resolver.resolve(apex, "NS")}):
+            for rdtype in ("A", "AAAA"):
+                try:
+                    answer = resolver.resolve(target, rdtype)
+                except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+                    continue
+                servers += [DnsServer(rdata.address, self.dns_port) for rdata in answer]
+        if not servers:
+            raise dns.exception.DNSException(f"no address for any name server of {apex}")
+        return apex.to_text(), servers
 
     def _check_ds(self, server: DnsServer, child: str, parent: str, wanted: set[str]) -> str:
         response = self._query(server, child, "DS")

@@ -668,9 +668,10 @@ class RolloverEngine:
     def confirm_ds(self, rollover_id: str) -> str:
         """Record that a parent provisioner cannot query now serves the expected DS RRset.
 
-        provisioner cannot query a parent it does not know the servers of, so the operator who
-        handed the DS records over confirms it. The confirmation holds for the current step and
-        for the DS RRset expected now, and the step's wait counts from it.
+        For a parent outside the spec, the observer looks for its name servers through the
+        resolver. Where that fails, the operator who handed the DS records over confirms it.
+        The confirmation holds for the current step and for the DS RRset expected now, and the
+        step's wait counts from it.
         """
         record = self.record(rollover_id)
         data = record["data"]
