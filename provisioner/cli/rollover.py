@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from provisioner.cli import context, output
+from provisioner.cli.check import parse_resolver
 from provisioner.errors import RolloverError
 from provisioner.workflows.rollover import (
     RolloverEngine,
@@ -20,6 +21,13 @@ rollover_app = typer.Typer(help="Start, advance and inspect key and certificate 
 
 SpecArgument = typer.Argument(..., help="the spec file (YAML)")
 DnsPort = typer.Option(53, "--dns-port", help="port of the name servers to observe (labs)")
+ResolverOption = typer.Option(
+    None,
+    "--resolver",
+    help="recursive resolver that finds the name servers of a parent zone outside the spec "
+    "(default: /etc/resolv.conf)",
+    metavar="ADDR[:PORT]",
+)
 
 
 @rollover_app.command("start")
@@ -37,8 +45,10 @@ def start(
     mx: str | None = typer.Option(None, "--mx", help="MX host whose certificate to roll"),
     user: str | None = typer.Option(None, "--user", help="mail address whose certificate to roll"),
     dns_port: int = DnsPort,
+    resolver: str | None = ResolverOption,
 ) -> None:
     """Start one rollover and run its first step."""
+    parent_resolver = parse_resolver(resolver)
 
     def run() -> str:
         chosen = [value is not None for value in (zone, mx, user)]
@@ -48,7 +58,9 @@ def start(
             )
         spec = context.load(spec_path)
         with context.open_store(spec) as store:
-            engine = live_engine(spec, store, context.clock(), dns_port=dns_port)
+            engine = live_engine(
+                spec, store, context.clock(), dns_port=dns_port, resolver=parent_resolver
+            )
             if zone is not None:
                 if key is None:
                     raise RolloverError("--zone needs --key ksk|zsk|csk|algorithm")
@@ -86,13 +98,18 @@ def run_command(
     spec_path: Path = SpecArgument,
     json_output: bool = typer.Option(False, "--json", help="print JSON"),
     dns_port: int = DnsPort,
+    resolver: str | None = ResolverOption,
 ) -> None:
     """Advance every rollover as far as is safe now, start due ones, and exit (for cron/CI)."""
+    parent_resolver = parse_resolver(resolver)
 
     def run():  # type: ignore[no-untyped-def]
         spec = context.load(spec_path)
         with context.open_store(spec) as store:
-            return live_engine(spec, store, context.clock(), dns_port=dns_port).run()
+            engine = live_engine(
+                spec, store, context.clock(), dns_port=dns_port, resolver=parent_resolver
+            )
+            return engine.run()
 
     report = context.guarded(run, json_output=json_output)
     if json_output:

@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dns.name
 import dns.rrset
@@ -48,6 +48,9 @@ from provisioner.rollover.observe import Observation, Observer, describe_ds, ds_
 from provisioner.rollover.timing import ZoneTimes
 from provisioner.spec.models import MailServerSpec, Spec, UserSpec, ZoneSpec
 from provisioner.store.local import CertificateRecord, LocalStore
+
+if TYPE_CHECKING:
+    from provisioner.check.targets import Server
 from provisioner.zone.model import ZoneData
 
 log = logging.getLogger(__name__)
@@ -923,12 +926,29 @@ def spki_sha256(certificate: x509.Certificate) -> str:
 
 
 def live_engine(
-    spec: Spec, store: LocalStore, clock: Clock, *, dns_port: int = 53
+    spec: Spec,
+    store: LocalStore,
+    clock: Clock,
+    *,
+    dns_port: int = 53,
+    resolver: Server | None = None,
 ) -> RolloverEngine:
-    """Return an engine that observes the real name servers and MTAs and publishes with apply."""
+    """Return an engine that observes the real name servers and MTAs and publishes with apply.
+
+    ``resolver`` finds the name servers of parent zones outside the spec; without it, the
+    resolvers of /etc/resolv.conf do.
+    """
+    import dns.resolver
+
     from provisioner.rollover.observe import LiveObserver
 
-    return RolloverEngine(spec, store, clock, LiveObserver(clock, dns_port=dns_port))
+    stub = None
+    if resolver is not None:
+        stub = dns.resolver.Resolver(configure=False)
+        stub.nameservers = [resolver.address]
+        stub.port = resolver.port
+    observer = LiveObserver(clock, dns_port=dns_port, resolver=stub)
+    return RolloverEngine(spec, store, clock, observer)
 
 
 def write_timeline(engine: RolloverEngine, rollover_id: str, path: os.PathLike[str] | str) -> None:

@@ -27,6 +27,7 @@ from integration.test_rollover_servers import (  # noqa: E402
     write_spec,
 )
 
+from provisioner.check.targets import Server  # noqa: E402
 from provisioner.clock import SystemClock  # noqa: E402
 from provisioner.errors import ProvisionerError  # noqa: E402
 from provisioner.rollover.observe import LiveObserver  # noqa: E402
@@ -64,6 +65,13 @@ def test_parent_found_through_resolver(tmp_path: Path) -> None:
         observer = LiveObserver(clock, dns_port=dns_port, resolver=_resolver(dns_port))
         found = observer.parent_serves_ds(child, None, expected)
         assert found.ok, found.reason
+
+        # The same through 'rollover run --resolver ADDR:PORT'.
+        with LocalStore(spec.state_dir()) as store:
+            resolver = Server("127.0.0.1", dns_port)
+            engine = live_engine(spec, store, clock, dns_port=dns_port, resolver=resolver)
+            through_engine = engine.observer.parent_serves_ds(child, None, expected)
+        assert through_engine.ok, through_engine.reason
 
         other = dns.rrset.RRset(expected.name, expected.rdclass, expected.rdtype)
         other.add(dns.rdata.from_text("IN", "DS", "12345 13 2 " + "00" * 32), expected.ttl)
