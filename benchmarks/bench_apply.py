@@ -2,12 +2,14 @@
 
 The spec has one zone signed by provisioner (algorithm 13, NSEC unless --denial nsec3), an
 enterprise authority, and N users whose S/MIME certificates that authority issues. Each apply
-runs as its own process, as cron or CI runs it. The script measures its wall time and max RSS:
-  first      issues N certificates, builds, signs and writes the zone
-  unchanged  the cron case: reads the zone file and the store, finds nothing to publish
-  one user   removes one user, so one SMIMEA RRset and the NSEC records around it change
-No other tool does this job, so as a reference from the same run the script times BIND's
-dnssec-verify reading the zone file that apply wrote (the check an operator would run after it).
+runs as its own process, as cron or CI runs it, and the script measures its wall time and max
+RSS. The three runs are:
+- first: issues N certificates, builds, signs and writes the zone;
+- unchanged: the cron case, which reads the zone file and the store and finds nothing to publish;
+- one user: removes one user, so one SMIMEA RRset and the NSEC records around it change.
+
+No other tool does this job. As a reference from the same run, the script times BIND's
+dnssec-verify reading the zone file that apply wrote, the check an operator would run after it.
 
 Run: python benchmarks/bench_apply.py [--users 5000] [--denial nsec]
 """

@@ -28,7 +28,7 @@ import dns.rdtypes.util
 import dns.rrset
 import dns.wire
 
-from provisioner.zone.compact import CompactRRset
+from provisioner.zone.compact import CompactRRset, new_compact
 from provisioner.zone.model import name_text
 
 RdataType = dns.rdatatype.RdataType
@@ -403,14 +403,9 @@ def new_rrsig_rrset(
     signature: bytes,
 ) -> SignerRRSIGset:
     """Build a SignerRRSIGset of one RRSIG from its packed fixed fields (see new_rrsig)."""
-    rrset = object.__new__(SignerRRSIGset)
-    rrset.name = owner
-    rrset.deleting = None
-    rrset.rdclass = _IN
-    rrset.rdtype = RdataType.RRSIG
-    rrset.covers = covers
-    rrset.ttl = ttl
-    rrset._rdata = header + signature
+    rrset = new_compact(
+        SignerRRSIGset, owner, RdataType.RRSIG, ttl, header + signature, covers=covers
+    )
     rrset._signer = signer
     return rrset
 
@@ -492,9 +487,7 @@ def new_nsec_rrset(
     bitmap: tuple[dns.rdtypes.util.Bitmap, bytes],
 ) -> SignerNSECset:
     """Build a SignerNSECset; ``bitmap`` is an entry of BitmapCache.get."""
-    rrset = object.__new__(SignerNSECset)
-    _set_header(rrset, owner, RdataType.NSEC, ttl)
-    rrset._rdata = following
+    rrset = new_compact(SignerNSECset, owner, RdataType.NSEC, ttl, following)
     rrset._bitmap = bitmap
     return rrset
 
@@ -506,17 +499,6 @@ def new_nsec3_rrset(
     fields: tuple[int, int, bytes, dns.rdtypes.util.Bitmap, bytes],
 ) -> SignerNSEC3set:
     """Build a SignerNSEC3set; see SignerNSEC3set for ``fields``."""
-    rrset = object.__new__(SignerNSEC3set)
-    _set_header(rrset, owner, RdataType.NSEC3, ttl)
-    rrset._rdata = following
+    rrset = new_compact(SignerNSEC3set, owner, RdataType.NSEC3, ttl, following)
     rrset._fields = fields
     return rrset
-
-
-def _set_header(rrset: CompactRRset, owner: dns.name.Name, rdtype: RdataType, ttl: int) -> None:
-    rrset.name = owner
-    rrset.deleting = None
-    rrset.rdclass = _IN
-    rrset.rdtype = rdtype
-    rrset.covers = RdataType.TYPE0
-    rrset.ttl = ttl

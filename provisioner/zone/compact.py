@@ -4,20 +4,27 @@ Public API:
     CompactRRset            behaves as dns.rrset.RRset; see its docstring
         .rdata_text()       the text of its RR, or None once its RRs may have changed
     compact(rrset)          the same RRs as a CompactRRset when it contains exactly one RR
+    new_compact(cls, ...)   a CompactRRset (or subclass) built from its compact RR directly
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
+import dns.name
 import dns.rdata
+import dns.rdataclass
 import dns.rdataset
+import dns.rdatatype
 import dns.rrset
 import dns.set
 
 # The slot of dns.set.Set that stores its dictionary of items. CompactRRset uses it directly.
 _SET_ITEMS = dns.set.Set.items  # type: ignore[misc]
+
+
+CompactType = TypeVar("CompactType", bound="CompactRRset")
 
 
 class CompactRRset(dns.rrset.RRset):
@@ -116,16 +123,38 @@ class CompactRRset(dns.rrset.RRset):
     __hash__ = None  # type: ignore[assignment]
 
 
+def new_compact(
+    cls: type[CompactType],
+    owner: dns.name.Name,
+    rdtype: int,
+    ttl: int,
+    rdata: Any,
+    *,
+    covers: int = dns.rdatatype.TYPE0,
+    rdclass: int = dns.rdataclass.IN,
+) -> CompactType:
+    """Create a ``cls`` RRset holding ``rdata`` in its compact form, without a dictionary."""
+    rrset = object.__new__(cls)
+    rrset.name = owner
+    rrset.deleting = None
+    rrset.rdclass = rdclass
+    rrset.rdtype = rdtype
+    rrset.covers = covers
+    rrset.ttl = ttl
+    rrset._rdata = rdata
+    return rrset
+
+
 def compact(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
     """Return ``rrset`` as a CompactRRset when it contains one RR, else ``rrset`` itself."""
-    if isinstance(rrset, CompactRRset) or len(rrset) != 1:
+    if isinstance(rrset, CompactRRset) or len(rrset) != 1 or rrset.deleting is not None:
         return rrset
-    out = object.__new__(CompactRRset)
-    out.name = rrset.name
-    out.deleting = rrset.deleting
-    out.rdclass = rrset.rdclass
-    out.rdtype = rrset.rdtype
-    out.covers = rrset.covers
-    out.ttl = rrset.ttl
-    out._rdata = rrset[0]
-    return out
+    return new_compact(
+        CompactRRset,
+        rrset.name,
+        rrset.rdtype,
+        rrset.ttl,
+        rrset[0],
+        covers=rrset.covers,
+        rdclass=rrset.rdclass,
+    )

@@ -68,6 +68,15 @@ def test_ksk_lifetime_method_follows_parent(tmp_path: Path) -> None:
     assert kinds == {CHILD: "ksk-double-ds", "test.": "ksk-double-ksk"}
 
 
+def _run_for(spec_path: Path, world: World, clock: ManualClock, seconds: int) -> None:
+    """Run the engine every 5 seconds of the manual clock for ``seconds``."""
+    spec = load_spec(spec_path)
+    for _ in range(seconds // 5):
+        clock.advance(5)
+        with LocalStore(spec.state_dir()) as store:
+            open_engine(spec_path, world, store).run()
+
+
 class ParentWithoutDs(World):
     """A world whose parent never serves the new DS RRset."""
 
@@ -84,10 +93,7 @@ def test_status_reports_stuck_ds(tmp_path: Path) -> None:
     with LocalStore(spec.state_dir()) as store:
         engine = open_engine(spec_path, world, store)
         engine.start_dnssec(CHILD, "ksk", method="double-ksk")
-    for _ in range(20):
-        clock.advance(5)
-        with LocalStore(spec.state_dir()) as store:
-            open_engine(spec_path, world, store).run()
+    _run_for(spec_path, world, clock, seconds=100)
     clock.advance(2 * 3600)
     with LocalStore(spec.state_dir()) as store:
         status = open_engine(spec_path, world, store).status()[0]
@@ -104,15 +110,6 @@ class RootNotInSpec(World):
         if parent is None:
             return Observation(False, f"cannot check the DS RRset of {zone.name}")
         return super().parent_serves_ds(zone, parent, expected)
-
-
-def _run_for(spec_path: Path, world: World, clock: ManualClock, seconds: int) -> None:
-    """Run the engine every 5 seconds of the manual clock for ``seconds``."""
-    spec = load_spec(spec_path)
-    for _ in range(seconds // 5):
-        clock.advance(5)
-        with LocalStore(spec.state_dir()) as store:
-            open_engine(spec_path, world, store).run()
 
 
 def test_confirm_ds_lets_rollover_finish(tmp_path: Path) -> None:
